@@ -1,0 +1,37 @@
+"""Install metadata for tfface (see pyproject.toml for the build backend)."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+_version = re.search(
+    r'__version__\s*=\s*"([^"]+)"', Path(__file__).with_name("tfface").joinpath("__init__.py").read_text()
+).group(1)
+
+setup(
+    name="tfface",
+    version=_version,
+    description="Keras 3 / TensorFlow face-recognition embeddings: margin heads, auxiliary losses, "
+    "backbones, data, training, evaluation and export.",
+    long_description=Path(__file__).with_name("README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["tfface", "tfface.*", "recipes"]),
+    install_requires=[
+        # CPU and GPU from the same requirement (the tensorflow wheel carries CUDA support on Linux).
+        "tensorflow>=2.21,<2.22",
+        # Keras < 3.13.2 has known deserialization CVEs.
+        "keras>=3.13.2,<4",
+        "tensorboard>=2.21,<2.22",
+        "mtcnn>=1.0,<2",
+        "numpy>=1.26",
+        "scikit-image>=0.22",
+        "pillow>=10",
+        "matplotlib>=3.8",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "hypothesis>=6.100", "pytest-xdist>=3.5"],
+    },
+    entry_points={"console_scripts": ["tfface=tfface.cli:main"]},
+)

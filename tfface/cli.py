@@ -1,0 +1,76 @@
+"""The ``tfface`` command line.
+
+Each sub-command lives in the module that owns its work and exposes two functions,
+``add_arguments(parser)`` and ``run(args) -> int``; this file only dispatches, so ``tfface --help``
+and ``tfface --version`` do not import TensorFlow. This is the only module that reads the
+environment (log level, ``TF_CONFIG`` is read by TensorFlow's cluster resolver).
+"""
+import argparse
+import importlib
+import os
+import sys
+
+from tfface import __version__
+
+# name -> (module implementing add_arguments/run, one-line help)
+COMMANDS = {
+    "synth": ("tfface.data.synthetic", "write the embedded synthetic-identity data set"),
+    "align": ("tfface.align.cli", "MTCNN detection + 5-point alignment of an image folder"),
+    "build": ("tfface.data.build", "image folder (one sub-folder per identity) -> sharded TFRecords"),
+    "train": ("tfface.training.cli", "train a recipe with model.fit under tf.distribute"),
+    "eval": ("tfface.eval.cli", "verification / identification protocols"),
+    "export": ("tfface.export.cli", "export a trained run to a SavedModel"),
+    "demo": ("tfface.training.demo", "synth -> build -> train -> eval -> export, in minutes on a CPU"),
+}
+
+
+def _top_parser():
+    parser = argparse.ArgumentParser(
+        prog="tfface",
+        description="Face-recognition embeddings with Keras 3 / TensorFlow.",
+        epilog="Run 'tfface COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"tfface {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _configure_environment():
+    # Keep TensorFlow's C++ start-up chatter out of the command's output unless asked for.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") or argv[0] not in COMMANDS:
+        parser = _top_parser()
+        if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+            parser.error(f"unknown command {argv[0]!r}; expected one of: {', '.join(COMMANDS)}")
+        args = parser.parse_args(argv)
+        parser.print_help()
+        return 0
+    name, rest = argv[0], argv[1:]
+    module_name, help_text = COMMANDS[name]
+    _configure_environment()
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name and module_name.startswith(err.name):
+            print(f"tfface {name}: this command is not available in this version", file=sys.stderr)
+            return 2
+        raise
+    parser = argparse.ArgumentParser(prog=f"tfface {name}", description=help_text)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print(f"tfface {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

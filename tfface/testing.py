@@ -1,0 +1,217 @@
+"""Shared test harness for tfface layers, heads and losses.
+
+Modelled on keras-hub's ``run_layer_test``: every head and loss in the package is put through the
+same checks, so a new one is covered by a single call:
+
+* ``get_config``/``from_config`` round trip, and every constructor argument present in the config
+  (compared with ``inspect.signature``);
+* ``.keras`` save and reload with identical outputs;
+* one ``model.fit`` step that changes the weights and gives a finite loss;
+* a ``mixed_float16`` run whose logits stay float32 and finite.
+
+It also provides the multi-device helpers used by the distribution tests: the CPU is split into
+logical devices (``configure_logical_cpus``, called from the tests' ``conftest.py`` before
+TensorFlow initialises) and ``mirrored_strategy(n)`` runs on the first ``n`` of them.
+
+Nothing here runs on import.
+"""
+import contextlib
+import inspect
+import os
+import tempfile
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------
+# devices
+
+
+def configure_logical_cpus(n=4):
+    """Split the physical CPU into ``n`` logical devices. Must run before TensorFlow initialises
+    its devices (i.e. before the first op); returns the number of logical CPUs available."""
+    import tensorflow as tf
+
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(n)]
+        )
+    except RuntimeError:
+        # Devices already initialised (configuration is process-wide and fixed after first use).
+        pass
+    return len(tf.config.list_logical_devices("CPU"))
+
+
+def mirrored_strategy(n=2):
+    """A ``MirroredStrategy`` over the first ``n`` logical CPU devices."""
+    import tensorflow as tf
+
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:n]
+    if len(devices) < n:
+        raise RuntimeError(
+            f"mirrored_strategy({n}) needs {n} logical CPU devices, found {len(devices)}; call "
+            "tfface.testing.configure_logical_cpus() before TensorFlow initialises"
+        )
+    return tf.distribute.MirroredStrategy(devices)
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration
+
+
+def constructor_arguments(cls):
+    """Names of the explicit constructor arguments of ``cls`` (no self/*args/**kwargs)."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [
+        p.name
+        for p in params
+        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+
+
+def assert_config_complete(obj, exclude=()):
+    """Every constructor argument of ``type(obj)`` is returned by ``get_config()``."""
+    config = obj.get_config()
+    missing = [a for a in constructor_arguments(type(obj)) if a not in config and a not in exclude]
+    assert not missing, f"{type(obj).__name__}.get_config() lacks constructor arguments {missing}"
+    return config
+
+
+def assert_config_roundtrip(obj):
+    """``from_config(get_config())`` rebuilds an object with the same config, and the object
+    survives Keras serialisation (``serialize_keras_object``/``deserialize_keras_object``)."""
+    import keras
+
+    config = obj.get_config()
+    clone = type(obj).from_config(config)
+    assert clone.get_config() == config, (
+        f"{type(obj).__name__} config changed on round trip:\n{config}\n!=\n{clone.get_config()}"
+    )
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(obj))
+    assert type(restored) is type(obj)
+    assert restored.get_config() == config
+    return clone
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Temporarily set the global Keras dtype policy (e.g. ``"mixed_float16"``)."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def assert_keras_roundtrip(model, inputs, custom_objects=None, atol=1e-6):
+    """Save ``model`` to a ``.keras`` file, reload it, and compare predictions on ``inputs``."""
+    import keras
+
+    expected = model(inputs, training=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        model.save(path)
+        restored = keras.saving.load_model(path, custom_objects=custom_objects)
+    got = restored(inputs, training=False)
+    for e, g in zip(_flat(expected), _flat(got)):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=0, atol=atol)
+    return restored
+
+
+def _flat(x):
+    import keras
+
+    return keras.tree.flatten(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# heads
+
+
+def head_model(head, embedding_dim):
+    """A functional model ``(embeddings, labels) -> head(embeddings, labels)``."""
+    import keras
+
+    emb = keras.Input((embedding_dim,), name="embeddings")
+    lab = keras.Input((), dtype="int32", name="labels")
+    return keras.Model([emb, lab], head(emb, lab), name=f"{head.name}_model")
+
+
+def head_batch(embedding_dim=8, num_classes=5, batch_size=6, seed=0):
+    """Random embeddings and labels (every class present when batch_size >= num_classes)."""
+    rng = np.random.default_rng(seed)
+    emb = rng.normal(size=(batch_size, embedding_dim)).astype("float32")
+    labels = (np.arange(batch_size) % num_classes).astype("int32")
+    rng.shuffle(labels)
+    return emb, labels
+
+
+def run_head_test(cls, init_kwargs, embedding_dim=8, batch_size=6, mixed_precision=True):
+    """Run the shared checks on a margin head class.
+
+    ``init_kwargs`` must include ``num_classes``. Returns the fitted model for further checks.
+    """
+    import keras
+
+    num_classes = init_kwargs["num_classes"]
+    emb, labels = head_batch(embedding_dim, num_classes, batch_size)
+
+    head = cls(**init_kwargs)
+    assert_config_complete(head)
+    assert_config_roundtrip(head)
+
+    model = head_model(head, embedding_dim)
+    logits = model([emb, labels], training=True)
+    assert tuple(logits.shape) == (batch_size, num_classes), logits.shape
+    assert logits.dtype == "float32", logits.dtype
+    assert np.all(np.isfinite(np.asarray(logits)))
+    assert tuple(head.kernel.shape) == (embedding_dim, num_classes)
+
+    plain = head(emb)
+    assert tuple(plain.shape) == (batch_size, num_classes)
+    assert np.all(np.isfinite(np.asarray(plain)))
+
+    assert_keras_roundtrip(model, [emb, labels])
+
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    before = np.array(head.kernel)
+    history = model.fit([emb, labels], labels, batch_size=batch_size, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert not np.allclose(np.array(head.kernel), before), "one fit step left the kernel unchanged"
+
+    if mixed_precision:
+        with dtype_policy("mixed_float16"):
+            mp_head = cls(**init_kwargs)
+            mp_model = head_model(mp_head, embedding_dim)
+            mp_model.compile(
+                optimizer=keras.optimizers.SGD(0.1),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            )
+            mp_logits = mp_model([emb, labels], training=True)
+            assert mp_logits.dtype == "float32", f"mixed_float16 logits are {mp_logits.dtype}"
+            assert np.all(np.isfinite(np.asarray(mp_logits)))
+            hist = mp_model.fit([emb, labels], labels, batch_size=batch_size, epochs=1, verbose=0)
+            assert np.isfinite(hist.history["loss"][0])
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# losses
+
+
+def run_loss_test(loss, y_true, y_pred, expect_scalar=True):
+    """Shared checks on a ``keras.losses.Loss``: config complete and round-trips, and the loss
+    evaluates to a finite value on ``(y_true, y_pred)``. Returns the value as numpy."""
+    assert_config_complete(loss)
+    assert_config_roundtrip(loss)
+    value = np.asarray(loss(y_true, y_pred))
+    if expect_scalar:
+        assert value.shape == (), f"{type(loss).__name__} returned shape {value.shape}"
+    assert np.all(np.isfinite(value)), f"{type(loss).__name__} returned {value}"
+    return value
