@@ -1,1 +1,29 @@
-"""tfface.export."""
+"""tfface.export: take a trained embedder to serving.
+
+* :func:`export_saved_model` — SavedModel with
+  ``serving_default(images: uint8 [N, H, W, 3]) -> {"embeddings": float32 [N, D]}``,
+  L2-normalised, preprocessing and optional flip fusion inside; loads with plain
+  ``tf.saved_model.load`` (no tfface, no Keras) and serves with TF Serving.
+* :func:`export_onnx` — the same graph as ONNX (needs ``tf2onnx``).
+* :func:`load_embedder` — the embedder of a training run directory or a ``.keras`` file.
+
+``tfface export WORKDIR OUT`` is the command line (``tfface.export.cli``).
+Names are resolved lazily so importing this package does not import TensorFlow.
+"""
+import importlib
+
+_EXPORTS = {
+    "export_saved_model": "tfface.export.saved_model",
+    "export_onnx": "tfface.export.onnx",
+    "load_embedder": "tfface.export.load",
+}
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'tfface.export' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))

@@ -1,0 +1,57 @@
+"""Helpers shared by the export tests: a small embedder with the backbone contract and the numpy
+reference of the serving signature (written from the contract, not from tfface.export)."""
+import numpy as np
+import pytest
+
+SIZE = 32
+
+
+def _embedder(input_hw=(SIZE, SIZE), dim=16, name="toy_embedder"):
+    """A small embedder with the backbone contract: float [0, 255] images -> (N, D), unnormalised.
+
+    BatchNorm and Dropout are there because inference mode must be what the export runs.
+    """
+    import keras
+
+    inputs = keras.Input((*input_hw, 3))
+    x = keras.layers.Rescaling(1 / 128.0, offset=-127.5 / 128.0)(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same")(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.PReLU(shared_axes=[1, 2])(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.5)(x)
+    outputs = keras.layers.Dense(dim)(x)
+    model = keras.Model(inputs, outputs, name=name)
+    # Non-trivial BatchNorm statistics, so a training-mode call would give different numbers.
+    bn = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)][0]
+    bn.moving_mean.assign(np.linspace(-0.5, 0.5, 8).astype("float32"))
+    bn.moving_variance.assign(np.linspace(0.5, 2.0, 8).astype("float32"))
+    return model
+
+
+def _images(n, hw=(SIZE, SIZE), seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, *hw, 3), dtype=np.uint8)
+
+
+def _normalise(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _reference(model, images, flip):
+    raw = np.asarray(model(images.astype(np.float32), training=False))
+    if flip:
+        raw = raw + np.asarray(model(images[:, :, ::-1].astype(np.float32), training=False))
+    return _normalise(raw.astype(np.float64))
+
+
+class _Helpers:
+    SIZE = SIZE
+    embedder = staticmethod(_embedder)
+    images = staticmethod(_images)
+    reference = staticmethod(_reference)
+
+
+@pytest.fixture(scope="session")
+def h():
+    return _Helpers

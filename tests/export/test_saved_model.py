@@ -1,0 +1,122 @@
+"""SavedModel export: the serving contract, checked against the Keras model with numpy.
+
+The reference embeddings are computed here from the Keras model's raw outputs (float input,
+L2-normalised with numpy; flip fusion = sum of the two raw embeddings, then normalised), and the
+export is loaded in a fresh Python process that never imports tfface.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, h):
+    from tfface.export import export_saved_model
+
+    tmp = tmp_path_factory.mktemp("export")
+    model = h.embedder()
+    plain, flipped = str(tmp / "plain"), str(tmp / "flip")
+    meta_plain = export_saved_model(model, plain)
+    meta_flip = export_saved_model(model, flipped, flip=True)
+    return model, tmp, plain, flipped, meta_plain, meta_flip
+
+
+def test_loads_without_tfface_and_matches_keras(exported, h):
+    model, tmp, plain, flipped, _, _ = exported
+    batches = {"n1": h.images(1, seed=1), "n7": h.images(7, seed=2)}
+    for key, value in batches.items():
+        np.save(tmp / f"{key}.npy", value)
+    script = textwrap.dedent(
+        f"""
+        import sys, numpy as np, tensorflow as tf
+        out = {{}}
+        for tag, path in (("plain", {plain!r}), ("flip", {flipped!r})):
+            fn = tf.saved_model.load(path).signatures["serving_default"]
+            for key in ("n1", "n7"):
+                images = np.load({str(tmp)!r} + "/" + key + ".npy")
+                result = fn(images=tf.constant(images))
+                assert list(result) == ["embeddings"], list(result)
+                assert result["embeddings"].dtype == tf.float32
+                out[tag + "_" + key] = result["embeddings"].numpy()
+        assert not any(m == "tfface" or m.startswith("tfface.") for m in sys.modules), "tfface was imported"
+        np.savez({str(tmp / "served.npz")!r}, **out)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    # cwd outside the repository so tfface cannot even be found on the path.
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          cwd=str(tmp), timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = np.load(tmp / "served.npz")
+    for flip, tag in ((False, "plain"), (True, "flip")):
+        for key, images in batches.items():
+            got = served[f"{tag}_{key}"]
+            assert got.shape == (len(images), 16)
+            np.testing.assert_allclose(got, h.reference(model, images, flip), atol=1e-5, rtol=0)
+            np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    # flip fusion changes the answer (the images are not symmetric), so it is really applied
+    assert np.abs(served["plain_n7"] - served["flip_n7"]).max() > 1e-3
+
+
+def test_signature_and_metadata(exported, h):
+    import tensorflow as tf
+
+    _, _, plain, flipped, meta_plain, meta_flip = exported
+    fn = tf.saved_model.load(plain).signatures["serving_default"]
+    (spec,) = fn.structured_input_signature[1].values()
+    assert spec.name == "images" and spec.dtype == tf.uint8
+    assert spec.shape.as_list() == [None, h.SIZE, h.SIZE, 3]
+    assert fn.structured_outputs["embeddings"].shape.as_list() == [None, 16]
+    with open(os.path.join(flipped, "assets.extra", "tfface_export.json")) as f:
+        on_disk = json.load(f)
+    assert on_disk == json.loads(json.dumps(meta_flip))
+    assert meta_flip["flip"] is True and meta_plain["flip"] is False
+    assert meta_plain["outputs"]["embeddings"]["shape"] == [None, 16]
+    assert meta_plain["inputs"]["images"] == {"dtype": "uint8", "shape": [None, h.SIZE, h.SIZE, 3]}
+
+
+def test_refuses_to_overwrite_and_wrong_sizes(exported, tmp_path, h):
+    from tfface.export import export_saved_model
+
+    model, _, plain, _, _, _ = exported
+    with pytest.raises(FileExistsError, match="not empty"):
+        export_saved_model(model, plain)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("x")
+    with pytest.raises(FileExistsError, match="no saved_model.pb"):
+        export_saved_model(model, str(tmp_path / "notes"), overwrite=True)
+    assert (tmp_path / "notes" / "keep.txt").exists()
+    with pytest.raises(ValueError, match="fixed at 32"):
+        export_saved_model(model, str(tmp_path / "x"), image_size=64)
+    with pytest.raises(TypeError, match="keras.Model"):
+        export_saved_model(lambda x: x, str(tmp_path / "y"))
+
+
+def test_free_size_embedder_and_mixed_precision(tmp_path, h):
+    """A fully convolutional embedder takes its size from image_size; a float16 model serves
+    float32 embeddings."""
+    import tensorflow as tf
+
+    from tfface.export import export_saved_model
+    from tfface.testing import dtype_policy
+
+    with dtype_policy("mixed_float16"):
+        model = h.embedder(input_hw=(None, None), name="free_size")
+    meta = export_saved_model(model, str(tmp_path / "free"), image_size=(40, 36), overwrite=True)
+    assert meta["inputs"]["images"]["shape"] == [None, 40, 36, 3]
+    fn = tf.saved_model.load(str(tmp_path / "free")).signatures["serving_default"]
+    images = h.images(3, hw=(40, 36), seed=3)
+    got = fn(images=tf.constant(images))["embeddings"]
+    assert got.dtype == tf.float32
+    # float16 compute: compare at float16 precision
+    np.testing.assert_allclose(got.numpy(), h.reference(model, images, False), atol=5e-3)
+    # overwrite=True replaces an earlier export
+    export_saved_model(model, str(tmp_path / "free"), image_size=(40, 36), overwrite=True)

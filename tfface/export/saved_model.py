@@ -1,0 +1,182 @@
+"""SavedModel export of a face embedder, ready for ``tf.saved_model.load`` and TF Serving.
+
+The exported signature is the contract between training and serving:
+
+    serving_default(images: uint8 [N, H, W, 3]) -> {"embeddings": float32 [N, D]}
+
+* preprocessing is inside: the aligned crops are sent as raw uint8 pixels and cast to float32
+  here; tfface backbones map [0, 255] to (x - 127.5) / 128 themselves, so no client-side
+  normalisation can drift from training;
+* the embeddings are L2-normalised, so cosine similarity is a dot product and the squared
+  Euclidean distance is 2 - 2·cos, whichever the client prefers;
+* with ``flip=True`` the embedding is the sum of the embeddings of the image and of its
+  horizontal mirror, normalised afterwards (the insightface "flip sum" test-time fusion);
+* N is free (any batch size, including 1); H and W are fixed to the size the backbone was
+  trained at.
+
+The SavedModel is written with ``keras.export.ExportArchive`` and needs neither Keras nor tfface
+to load: it holds only TensorFlow ops. A description of the export (sizes, flip, version) is
+written to ``OUT/assets.extra/tfface_export.json``, the directory TF Serving reserves for extra
+files and ignores otherwise.
+"""
+import json
+import os
+import shutil
+
+SIGNATURE_NAME = "serving_default"
+INPUT_NAME = "images"
+OUTPUT_NAME = "embeddings"
+METADATA_PATH = os.path.join("assets.extra", "tfface_export.json")
+
+
+def embedder_image_size(embedder, image_size=None):
+    """The (height, width) the serving signature fixes, checked against the embedder's input.
+
+    ``image_size`` wins where the model accepts any size (a fully convolutional backbone built
+    with ``input_shape=(None, None, 3)``); where the model fixes its size, a different
+    ``image_size`` is an error rather than a silent resize. Returns (None, None) when neither
+    fixes it, leaving the spatial size free in the signature.
+    """
+    model_hw = (None, None)
+    inputs = getattr(embedder, "inputs", None)
+    if inputs:
+        if len(inputs) != 1:
+            raise ValueError(
+                f"embedder has {len(inputs)} inputs; expected one image input (N, H, W, 3)"
+            )
+        shape = tuple(inputs[0].shape)
+        if len(shape) != 4 or shape[-1] != 3:
+            raise ValueError(
+                f"embedder input has shape {shape}; expected images (N, H, W, 3)"
+            )
+        model_hw = (shape[1], shape[2])
+    if image_size is None:
+        return model_hw
+    if isinstance(image_size, int):
+        image_size = (image_size, image_size)
+    image_size = tuple(int(v) for v in image_size)
+    if len(image_size) != 2 or min(image_size) <= 0:
+        raise ValueError(f"image_size={image_size!r}; expected (height, width) > 0")
+    for got, want, axis in zip(model_hw, image_size, ("height", "width")):
+        if got is not None and got != want:
+            raise ValueError(
+                f"image_size={image_size} but the embedder's input {axis} is fixed at {got}; "
+                f"export at {model_hw} (leave image_size unset) or rebuild the backbone"
+            )
+    return image_size
+
+
+def l2_normalize(x, epsilon=1e-12):
+    """Rows of ``x`` scaled to unit L2 norm (a zero row stays zero instead of becoming NaN)."""
+    import tensorflow as tf
+
+    return x * tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(x), axis=1, keepdims=True), epsilon))
+
+
+def make_embed_fn(embedder, flip=False):
+    """The function the signature wraps: uint8 images -> float32 L2-normalised embeddings."""
+    import tensorflow as tf
+
+    def embed(images):
+        x = tf.cast(images, tf.float32)
+        if flip:
+            # One backbone call on [x; mirror(x)] instead of two: inference-mode BatchNorm makes
+            # the rows independent, and one larger batch is faster to serve.
+            n = tf.shape(x)[0]
+            both = tf.concat([x, tf.reverse(x, axis=[2])], axis=0)
+            emb = tf.cast(embedder(both, training=False), tf.float32)
+            emb = emb[:n] + emb[n:]
+        else:
+            emb = tf.cast(embedder(x, training=False), tf.float32)
+        return {OUTPUT_NAME: l2_normalize(emb)}
+
+    return embed
+
+
+def check_out_dir(out_dir, overwrite=False):
+    """Raise if writing an export to ``out_dir`` would clobber something (touches nothing).
+
+    An existing export is replaced only with ``overwrite``; a non-empty directory that is not a
+    SavedModel is never replaced.
+    """
+    if os.path.isfile(out_dir):
+        raise FileExistsError(f"export directory {out_dir!r} is a file; expected a directory path")
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        if not overwrite:
+            raise FileExistsError(
+                f"export directory {out_dir!r} is not empty; choose a new directory or pass "
+                "overwrite=True (--overwrite)"
+            )
+        if not os.path.exists(os.path.join(out_dir, "saved_model.pb")):
+            raise FileExistsError(
+                f"export directory {out_dir!r} is not empty and holds no saved_model.pb; refusing "
+                "to overwrite a directory that is not a SavedModel"
+            )
+
+
+def _prepare_out_dir(out_dir, overwrite):
+    check_out_dir(out_dir, overwrite)
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        shutil.rmtree(out_dir)
+    os.makedirs(os.path.dirname(os.path.abspath(out_dir)), exist_ok=True)
+
+
+def export_saved_model(embedder, out_dir, flip=False, image_size=None, overwrite=False):
+    """Write ``embedder`` as a SavedModel with the serving signature described in the module doc.
+
+    Args:
+        embedder: a ``keras.Model`` from float images in [0, 255] ``(N, H, W, 3)`` to embeddings
+            ``(N, D)`` (a tfface backbone, ``FaceModel.embedder``).
+        out_dir: directory to create (TF Serving expects ``.../<model name>/<version>/``).
+        flip: fuse each image with its horizontal mirror (sum, then L2-normalise).
+        image_size: (H, W) or an int; needed only when the embedder accepts any spatial size.
+        overwrite: replace an existing export in ``out_dir``.
+
+    Returns the metadata dict also written to ``out_dir/assets.extra/tfface_export.json``.
+    """
+    import keras
+    import tensorflow as tf
+
+    import tfface
+
+    if not isinstance(embedder, keras.Model):
+        raise TypeError(
+            f"embedder is a {type(embedder).__name__}; expected a keras.Model from images "
+            "(N, H, W, 3) to embeddings (N, D)"
+        )
+    height, width = embedder_image_size(embedder, image_size)
+    spec = tf.TensorSpec([None, height, width, 3], tf.uint8, name=INPUT_NAME)
+    embed = make_embed_fn(embedder, flip=bool(flip))
+
+    # Trace once here so a model that cannot embed this input fails before anything is written,
+    # with the output width known for the metadata.
+    out_spec = tf.function(embed).get_concrete_function(spec).structured_outputs[OUTPUT_NAME]
+    if out_spec.shape.rank != 2:
+        raise ValueError(
+            f"embedder output has shape {out_spec.shape} for images {spec.shape}; expected "
+            "embeddings (N, D)"
+        )
+    dim = out_spec.shape[-1]
+
+    _prepare_out_dir(out_dir, overwrite)
+    archive = keras.export.ExportArchive()
+    archive.track(embedder)
+    archive.add_endpoint(name=SIGNATURE_NAME, fn=embed, input_signature=[spec])
+    archive.write_out(out_dir, verbose=False)
+
+    metadata = {
+        "format": "saved_model",
+        "signature": SIGNATURE_NAME,
+        "inputs": {INPUT_NAME: {"dtype": "uint8", "shape": [None, height, width, 3]}},
+        "outputs": {OUTPUT_NAME: {"dtype": "float32", "shape": [None, dim]}},
+        "l2_normalised": True,
+        "flip": bool(flip),
+        "preprocessing": "uint8 pixels cast to float32 [0, 255]; the backbone normalises them",
+        "backbone": embedder.name,
+        "tfface_version": tfface.__version__,
+    }
+    meta_path = os.path.join(out_dir, METADATA_PATH)
+    os.makedirs(os.path.dirname(meta_path), exist_ok=True)
+    with open(meta_path, "w") as f:
+        json.dump(metadata, f, indent=2)
+    return metadata
