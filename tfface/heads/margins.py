@@ -25,16 +25,17 @@ _SIN_EPS = 1e-12
 # Squared-norm floor of `l2_normalize`: a zero embedding or class column gives cos θ = 0 and a
 # finite gradient instead of 0/0.
 _NORM_EPS = 1e-12
+_LOW_PRECISION_NORM_EPS = 1e-4
 
 
 # ---------------------------------------------------------------------------------------------
 # cosines
 
 
-def inverse_norm(x, axis):
-    """``1 / max(‖x‖, 1e-6)`` along ``axis`` (kept), in float32."""
+def inverse_norm(x, axis, eps=_NORM_EPS):
+    """``1 / max(‖x‖, sqrt(eps))`` along ``axis`` (kept), in float32."""
     x = tf.cast(x, tf.float32)
-    return tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(x), axis=axis, keepdims=True), _NORM_EPS))
+    return tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(x), axis=axis, keepdims=True), eps))
 
 
 def norm(x, axis=-1):
@@ -46,24 +47,29 @@ def norm(x, axis=-1):
 def cosine(embeddings, kernel, compute_dtype="float32"):
     """Cosine logits ``cos θ_{ij} = x_i·w_j / (‖x_i‖‖w_j‖)``, float32 ``(B, C)``.
 
-    The embeddings are normalised (``B × D``, cheap); the kernel is not normalised in place
+    The embeddings are normalised (``B × D``, cheap); in float32 the kernel is not normalised
     (that would be a ``D × C`` pass forward and several backward) but its column norms scale the
     ``B × C`` product, which is cheaper whenever ``B < D``. Norms are always computed in float32
     (a float16 sum of squares of a 512-d embedding overflows); the matmul itself runs in
     ``compute_dtype`` so that ``mixed_float16`` keeps its speed, and its result is cast to
     float32 straight away.
     """
+    low_precision = tf.as_dtype(compute_dtype) != tf.float32
     x = tf.cast(embeddings, tf.float32)
-    x = x * inverse_norm(x, axis=1)
+    # The gradient of x/‖x‖ is bounded by 1/max(‖x‖, floor). In float16 it flows back into
+    # the float16 embeddings, so the floor is 1e-2 there (a factor 100 instead of 1e6, which
+    # would overflow float16 for a zero embedding); real embeddings are far longer than 1e-2.
+    x = x * inverse_norm(x, axis=1, eps=_LOW_PRECISION_NORM_EPS if low_precision else _NORM_EPS)
     w = tf.cast(kernel, tf.float32)
     inv_w = inverse_norm(w, axis=0)
-    if tf.as_dtype(compute_dtype) != tf.float32:
-        product = tf.cast(
-            tf.matmul(tf.cast(x, compute_dtype), tf.cast(w, compute_dtype)), tf.float32
+    if low_precision:
+        # Low precision: normalise the kernel in float32 before the cast (a D × C pass, but the
+        # cast is one anyway). Post-scaling would send 1/‖w‖ (up to 1e6 for a zero column)
+        # through the float16 backward pass, where it overflows.
+        return tf.cast(
+            tf.matmul(tf.cast(x, compute_dtype), tf.cast(w * inv_w, compute_dtype)), tf.float32
         )
-    else:
-        product = tf.matmul(x, w)
-    return product * inv_w
+    return tf.matmul(x, w) * inv_w
 
 
 def sin_from_cos(cos):
