@@ -42,13 +42,16 @@ def check_labels(labels, num_classes, who="labels"):
     """
     labels = _labels(labels)
     bad = tf.logical_or(labels < 0, labels >= num_classes)
+    message = f"{who}: every label must be in [0, num_classes={num_classes}); got label"
+    if tf.executing_eagerly():
+        if bool(tf.reduce_any(bad)):
+            first = int(tf.boolean_mask(labels, bad)[0])
+            raise tf.errors.InvalidArgumentError(None, None, f"{message} {first}")
+        return labels
     first_bad = tf.gather(labels, tf.reshape(tf.where(bad), [-1])[:1])
     assertion = tf.debugging.Assert(
         tf.logical_not(tf.reduce_any(bad)),
-        [
-            f"{who}: every label must be in [0, num_classes={num_classes}); got label",
-            first_bad,
-        ],
+        [message, first_bad],
         summarize=1,
     )
     with tf.control_dependencies([assertion]):
