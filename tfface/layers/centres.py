@@ -47,9 +47,8 @@ class ClassCentres(keras.layers.Layer):
         )
 
     def call(self, embeddings, labels, training=None):
-        centres = tf.convert_to_tensor(self.centres)
         labels = F.check_labels(labels, self.num_classes, f"ClassCentres {self.name!r}")
-        before = tf.gather(centres, labels)
+        before = F._centre_rows(self._table(), labels)
         if training:
             self.update(embeddings, labels)
         return before
@@ -58,13 +57,18 @@ class ClassCentres(keras.layers.Layer):
         """Assign one eq. 14–15 step from ``(embeddings, labels)`` (the global batch under
         ``tf.distribute``); returns the assign op's variable."""
         f, y = global_batch(tf.stop_gradient(tf.cast(embeddings, tf.float32)), tf.reshape(tf.cast(labels, tf.int32), [-1]))
-        centres = tf.convert_to_tensor(self.centres)
         y = F.check_labels(y, self.num_classes, f"ClassCentres {self.name!r}")
-        rows = F._updated_rows(centres, f, y, self.alpha)
-        variable = self.centres.value if hasattr(self.centres, "value") else self.centres
+        variable = self._table()
+        rows = F._updated_rows(variable, f, y, self.alpha)
         # Only the rows of the batch's classes change: a sparse write, not a (C, D) copy.
         # Duplicate labels carry identical rows, so their write order does not matter.
         return variable.scatter_update(tf.IndexedSlices(rows, y))
+
+    def _table(self):
+        """The ``tf.Variable`` behind the keras weight: gathers and scatters on it touch B rows
+        instead of reading the whole (C, D) table (reading it whole costs a full copy per step
+        on a scatter's copy-on-write)."""
+        return F._centre_table(self.centres)
 
     def compute_output_shape(self, embeddings_shape, labels_shape=None):
         return tuple(embeddings_shape)

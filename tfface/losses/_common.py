@@ -61,7 +61,7 @@ def centres_value(centres, embeddings, who):
     builds any layer on its first call)."""
     if not centres.built:
         centres.build(embeddings.shape)
-    value = centres.centres
+    value = F._centre_table(centres.centres)
     if value.shape[-1] != embeddings.shape[-1] and embeddings.shape[-1] is not None:
         raise ValueError(
             f"{who}: embeddings have {embeddings.shape[-1]} dimensions but the ClassCentres "

@@ -58,8 +58,25 @@ def check_labels(labels, num_classes, who="labels"):
         return tf.identity(labels)
 
 
+def _centre_table(centres):
+    """``centres`` as something ``tf.gather`` reads rows from: a ``tf.Variable`` is kept as is
+    (a sparse read of B rows, not a copy of the whole (C, D) table every step), anything else
+    becomes a float32 tensor."""
+    if isinstance(centres, tf.Variable):
+        return centres
+    value = getattr(centres, "value", None)  # a keras.Variable wraps a tf.Variable
+    if isinstance(value, tf.Variable):
+        return value
+    return _float(centres)
+
+
 def _num_classes(centres):
     return centres.shape[0] if centres.shape[0] is not None else tf.shape(centres)[0]
+
+
+def _centre_rows(centres, labels):
+    """``c_{y_i}`` ``(B, D)`` float32, without gradient (centres move by eqs. 14–15 only)."""
+    return tf.stop_gradient(_float(tf.gather(centres, labels)))
 
 
 def _same_class(labels):
@@ -136,9 +153,9 @@ def centre_loss(centres, embeddings, labels):
     ``centres`` are the values *before* this step's update; no gradient reaches them (they are
     moved by ``centre_update``, not by the optimizer).
     """
-    centres = tf.stop_gradient(_float(centres))
+    centres = _centre_table(centres)
     labels = check_labels(labels, _num_classes(centres), "centre_loss")
-    diff = _float(embeddings) - tf.gather(centres, labels)
+    diff = _float(embeddings) - _centre_rows(centres, labels)
     return 0.5 * tf.reduce_sum(tf.square(diff), axis=1)
 
 
@@ -148,7 +165,7 @@ def _updated_rows(centres, embeddings, labels, alpha):
     same = _same_class(labels)
     counts = tf.reduce_sum(same, axis=1, keepdims=True)  # n_{y_i}
     feature_sums = tf.matmul(same, embeddings)  # Σ_{k: y_k = y_i} f_k
-    c = tf.gather(centres, labels)
+    c = _centre_rows(centres, labels)
     delta = (counts * c - feature_sums) / (1.0 + counts)
     return c - alpha * delta
 
@@ -156,11 +173,11 @@ def _updated_rows(centres, embeddings, labels, alpha):
 def centre_update(centres, embeddings, labels, alpha=0.5):
     """All centres after one step of MML eqs. 14–15, ``(C, D)``; classes absent from the batch
     keep their value. The gradient flows to ``embeddings`` (not to the old centres)."""
-    centres = tf.stop_gradient(_float(centres))
+    centres = _centre_table(centres)
     labels = check_labels(labels, _num_classes(centres), "centre_update")
     rows = _updated_rows(centres, _float(embeddings), labels, alpha)
     # Samples of one class carry identical rows, so duplicate indices write the same value.
-    return tf.tensor_scatter_nd_update(centres, labels[:, None], rows)
+    return tf.tensor_scatter_nd_update(tf.stop_gradient(_float(centres)), labels[:, None], rows)
 
 
 def minimum_margin_loss(centres, embeddings, labels, alpha=0.5, margin=280.0):
@@ -171,7 +188,7 @@ def minimum_margin_loss(centres, embeddings, labels, alpha=0.5, margin=280.0):
 
     The paper prints ``max(‖c_i − c_j‖² − M, 0)`` but penalises pairs *closer* than ``M``.
     """
-    centres = tf.stop_gradient(_float(centres))
+    centres = _centre_table(centres)
     labels = check_labels(labels, _num_classes(centres), "minimum_margin_loss")
     rows = _updated_rows(centres, _float(embeddings), labels, alpha)
     same = _same_class(labels)
