@@ -281,13 +281,13 @@ def identify(probes, probe_labels, gallery=None, gallery_labels=None, distractor
         chunks = tqdm(chunks, total=total, desc="distractors", unit="chunk")
     s = None
     for chunk in chunks:
+        if not np.isfinite(chunk).all():
+            raise ValueError(f"distractors rows {n_dis}..{n_dis + chunk.shape[0] - 1} contain "
+                             "NaN or infinite values")
         chunk = _normalize_rows(chunk)
         if s is None or s.shape[1] != chunk.shape[0]:
             s = np.empty((p.shape[0], chunk.shape[0]), dtype=np.float32)
         np.matmul(p, chunk.T, out=s)
-        if not np.isfinite(s).all():
-            raise ValueError(f"distractors rows {n_dis}..{n_dis + chunk.shape[0] - 1} contain "
-                             "NaN or infinite values")
         top.update(s)
         n_dis += chunk.shape[0]
     if known_n is not None and num_distractors is not None and n_dis != known_n:
@@ -313,7 +313,7 @@ def identify(probes, probe_labels, gallery=None, gallery_labels=None, distractor
             continue
         thr = imp_top[k - 1]
         accepted = gen_sorted.shape[0] - np.searchsorted(gen_sorted, thr, side="right")
-        tar[f], thr_out[f] = accepted / gen_sorted.shape[0], float(thr)
+        tar[f], thr_out[f] = float(accepted / gen_sorted.shape[0]), float(thr)
     return {
         "protocol": protocol,
         "cmc": cmc,

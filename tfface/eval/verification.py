@@ -200,7 +200,7 @@ def tar_at_far(sim, issame, far=DEFAULT_FAR):
             continue
         thr = imp[k - 1]
         accepted = gen.shape[0] - np.searchsorted(gen, thr, side="right")
-        out[f] = (accepted / gen.shape[0], float(thr), k)
+        out[f] = (float(accepted / gen.shape[0]), float(thr), k)
     return out
 
 
@@ -242,7 +242,7 @@ def verify_scores(scores, issame, metric="cosine", folds=10, far=DEFAULT_FAR):
     result["roc"] = (fpr, tpr, sign * roc_thr)
     tars = tar_at_far(sim, issame, far)
     result["tar_at_far"] = {f: v[0] for f, v in tars.items()}
-    result["far_thresholds"] = {f: sign * v[1] for f, v in tars.items()}
+    result["far_thresholds"] = {f: float(sign * v[1]) for f, v in tars.items()}
     result["far_k"] = {f: v[2] for f, v in tars.items()}
     return result
 
