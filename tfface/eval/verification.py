@@ -41,9 +41,16 @@ def _as_features(x, name):
         raise ValueError(f"{name} must be numeric, got dtype {x.dtype}")
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
     return x
+
+
+def _check_finite(scores, emb_a, emb_b):
+    # NaN/inf in a feature makes its pair's score non-finite; checking the N scores is cheaper
+    # than checking the N x D features.
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if bad.size:
+        which = "emb_a" if not np.isfinite(emb_a[bad[0]]).all() else "emb_b"
+        raise ValueError(f"{which} contains NaN or infinite values (pair {bad[0]})")
 
 
 def l2_normalize(x, axis=-1, eps=1e-12):
@@ -70,17 +77,21 @@ def pair_scores(emb_a, emb_b, metric="cosine", normalize=True, eps=1e-12):
         raise ValueError(f"emb_a and emb_b must have the same shape, got {a.shape} and {b.shape}")
     if metric == "euclidean" and not normalize:
         diff = a.astype(np.float64) - b
-        return np.einsum("ij,ij->i", diff, diff)
+        out = np.einsum("ij,ij->i", diff, diff)
+        _check_finite(out, a, b)
+        return out
     ab = _rowdot(a, b)
-    na = np.maximum(np.sqrt(_rowdot(a, a)), eps)
-    nb = np.maximum(np.sqrt(_rowdot(b, b)), eps)
-    cos = ab / (na * nb)
+    aa = _rowdot(a, a)
+    bb = _rowdot(b, b)
+    with np.errstate(invalid="ignore", over="ignore"):
+        na = np.maximum(np.sqrt(aa), eps)
+        nb = np.maximum(np.sqrt(bb), eps)
+        cos = ab / (na * nb)
+        _check_finite(cos, a, b)
     if metric == "cosine":
         return cos
     # ||a/|a| - b/|b|||^2 expanded; the squared norms are 1 except for all-zero features.
-    sq_a = _rowdot(a, a) / (na * na)
-    sq_b = _rowdot(b, b) / (nb * nb)
-    return np.maximum(sq_a + sq_b - 2.0 * cos, 0.0)
+    return np.maximum(aa / (na * na) + bb / (nb * nb) - 2.0 * cos, 0.0)
 
 
 def _as_issame(issame, n):
