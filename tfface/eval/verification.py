@@ -117,11 +117,12 @@ def fold_slices(n, folds):
 
 
 def _kfold_accuracy(sim, issame, folds):
-    """10-fold protocol on similarities (higher = same). Returns (test accuracies, thresholds).
+    """k-fold protocol on similarities (higher = same). Returns (test accuracies, thresholds).
 
-    All folds are handled at once: one descending sort of all scores; for fold f the cumulative
-    counts of *training* genuine/impostor pairs along that order give, at the last position of each
-    group of equal scores, the training accuracy of accepting everything >= that score."""
+    One descending sort of all scores serves every fold: for fold f, cumulative counts of its
+    *training* genuine/impostor pairs along that order give, at the last position of each group
+    of equal scores, the training accuracy of accepting everything >= that score. Memory is a
+    few arrays of the number of pairs, whatever the number of folds."""
     n = sim.shape[0]
     slices = fold_slices(n, folds)
     fold_of = np.empty(n, dtype=np.int64)
@@ -131,29 +132,25 @@ def _kfold_accuracy(sim, issame, folds):
     s_sorted = sim[order]
     g_sorted = issame[order]
     f_sorted = fold_of[order]
-    train = f_sorted[None, :] != np.arange(folds)[:, None]  # (folds, n)
-    tp = np.cumsum(train & g_sorted[None, :], axis=1)
-    fp = np.cumsum(train & ~g_sorted[None, :], axis=1)
-    n_imp_train = fp[:, -1:]
-    correct = tp + (n_imp_train - fp)
-    # Candidate thresholds: last position of each group of equal scores that holds at least one
-    # training pair of the fold (a score seen only in the test fold is not a candidate).
-    group_end = np.ones(n, dtype=bool)
-    group_end[:-1] = s_sorted[1:] != s_sorted[:-1]
-    group_id = np.cumsum(np.r_[True, s_sorted[1:] != s_sorted[:-1]]) - 1
-    n_groups = group_id[-1] + 1
-    has_train = np.zeros((folds, n_groups), dtype=bool)
-    rows, cols = np.nonzero(train)
-    has_train[rows, group_id[cols]] = True
-    candidate = group_end[None, :] & has_train[:, group_id]
-    scored = np.where(candidate, correct, -1)
-    # argmax returns the first maximum, i.e. the largest similarity among equally accurate ones.
-    best = np.argmax(scored, axis=1)
-    thresholds = s_sorted[best]
+    new_group = np.r_[True, s_sorted[1:] != s_sorted[:-1]]
+    group_end = np.r_[new_group[1:], True]
+    group_id = np.cumsum(new_group) - 1
+    n_groups = int(group_id[-1]) + 1
     accuracies = np.empty(folds)
+    thresholds = np.empty(folds)
     for f, s in enumerate(slices):
-        accept = sim[s] >= thresholds[f]
-        accuracies[f] = np.mean(accept == issame[s])
+        train = f_sorted != f
+        tp = np.cumsum(train & g_sorted)
+        fp = np.cumsum(train & ~g_sorted)
+        correct = tp + (fp[-1] - fp)
+        # Candidates: ends of groups of equal scores holding at least one training pair (a score
+        # seen only in the test fold is not a candidate).
+        has_train = np.bincount(group_id, weights=train, minlength=n_groups) > 0
+        candidate = group_end & has_train[group_id]
+        # argmax returns the first maximum: the largest similarity among equally accurate ones.
+        best = int(np.argmax(np.where(candidate, correct, -1)))
+        thresholds[f] = s_sorted[best]
+        accuracies[f] = np.mean((sim[s] >= thresholds[f]) == issame[s])
     return accuracies, thresholds
 
 
