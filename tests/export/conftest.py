@@ -6,27 +6,38 @@ import pytest
 SIZE = 32
 
 
-def _embedder(input_hw=(SIZE, SIZE), dim=16, name="toy_embedder"):
+def _embedder(input_hw=(SIZE, SIZE), dim=16, kind="tiny", name="ops_embedder"):
     """A small embedder with the backbone contract: float [0, 255] images -> (N, D), unnormalised.
 
-    BatchNorm and Dropout are there because inference mode must be what the export runs.
+    ``kind="tiny"`` is tfface's registered ``tiny`` backbone (what the smoke recipe and the demo
+    export); ``kind="ops"`` is a hand-built model with PReLU and a depthwise convolution (the
+    layers of IResNet and MobileFaceNet) that also accepts any input size. BatchNorm statistics
+    are set away from their initial values and Dropout is present, so that only an
+    inference-mode call reproduces the reference.
     """
     import keras
 
-    inputs = keras.Input((*input_hw, 3))
-    x = keras.layers.Rescaling(1 / 128.0, offset=-127.5 / 128.0)(inputs)
-    x = keras.layers.Conv2D(8, 3, strides=2, padding="same")(x)
-    x = keras.layers.BatchNormalization()(x)
-    x = keras.layers.PReLU(shared_axes=[1, 2])(x)
-    x = keras.layers.DepthwiseConv2D(3, padding="same")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dropout(0.5)(x)
-    outputs = keras.layers.Dense(dim)(x)
-    model = keras.Model(inputs, outputs, name=name)
-    # Non-trivial BatchNorm statistics, so a training-mode call would give different numbers.
-    bn = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)][0]
-    bn.moving_mean.assign(np.linspace(-0.5, 0.5, 8).astype("float32"))
-    bn.moving_variance.assign(np.linspace(0.5, 2.0, 8).astype("float32"))
+    if kind == "tiny":
+        from tfface import backbones
+
+        model = backbones.get("tiny", input_shape=(*input_hw, 3), embedding_size=dim)
+    else:
+        inputs = keras.Input((*input_hw, 3))
+        x = keras.layers.Rescaling(1 / 128.0, offset=-127.5 / 128.0)(inputs)
+        x = keras.layers.Conv2D(8, 3, strides=2, padding="same")(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.PReLU(shared_axes=[1, 2])(x)
+        x = keras.layers.DepthwiseConv2D(3, padding="same")(x)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        x = keras.layers.Dropout(0.5)(x)
+        outputs = keras.layers.Dense(dim)(x)
+        model = keras.Model(inputs, outputs, name=name)
+    rng = np.random.default_rng(7)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.moving_mean.shape[0]
+            layer.moving_mean.assign(rng.uniform(-0.5, 0.5, n).astype("float32"))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, n).astype("float32"))
     return model
 
 

@@ -109,7 +109,7 @@ def test_free_size_embedder_and_mixed_precision(tmp_path, h):
     from tfface.testing import dtype_policy
 
     with dtype_policy("mixed_float16"):
-        model = h.embedder(input_hw=(None, None), name="free_size")
+        model = h.embedder(input_hw=(None, None), kind="ops", name="free_size")
     meta = export_saved_model(model, str(tmp_path / "free"), image_size=(40, 36), overwrite=True)
     assert meta["inputs"]["images"]["shape"] == [None, 40, 36, 3]
     fn = tf.saved_model.load(str(tmp_path / "free")).signatures["serving_default"]
