@@ -23,7 +23,7 @@ Not stated in the paper (our choices, override with --set):
   unit vectors, the same order as the softmax loss).
 
 Data: "data/vggface2_tfrecords" is a placeholder. Build it from the VGGFace2 images with
-    tfface align VGGFACE2_TRAIN data/vggface2_160 --size 160
+    tfface align VGGFACE2_TRAIN data/vggface2_160 --mode facenet --size 160
     tfface build data/vggface2_160 data/vggface2_tfrecords
 Evaluate as the paper does: features of the image and its mirror concatenated (flip "concat"),
 Euclidean distance (tfface.eval: flip="concat", metric="euclidean").
