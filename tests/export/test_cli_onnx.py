@@ -68,16 +68,27 @@ def test_load_embedder_accepts_dir_and_file(tmp_path, h):
         np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(model(images)), atol=1e-6)
 
 
-def test_onnx_export(tmp_path, h):
+def test_onnx_without_tf2onnx_says_what_to_install(tmp_path, h, monkeypatch, capsys):
+    from tfface import cli
+    from tfface.export import export_onnx
+
+    # A None entry in sys.modules makes "import tf2onnx" raise ImportError, as when it is absent.
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    with pytest.raises(ImportError, match="pip install tf2onnx onnxruntime"):
+        export_onnx(h.embedder(), str(tmp_path / "model.onnx"))
+    model_path = tmp_path / "embedder.keras"
+    h.embedder().save(str(model_path))
+    assert cli.main(["export", str(model_path), str(tmp_path / "m.onnx"), "--format", "onnx"]) == 2
+    assert "pip install tf2onnx" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.skipif(not HAVE_TF2ONNX, reason="tf2onnx is optional (pip install tf2onnx onnxruntime)")
+def test_onnx_export_matches_keras(tmp_path, h):
     from tfface.export import export_onnx
 
     model = h.embedder(kind="ops")
     path = str(tmp_path / "model.onnx")
-    if not HAVE_TF2ONNX:
-        # Without tf2onnx the export must say what is missing and how to get it.
-        with pytest.raises(ImportError, match="pip install tf2onnx"):
-            export_onnx(model, path)
-        return
     meta = export_onnx(model, path, flip=True)
     assert meta["outputs"]["embeddings"]["shape"] == [None, 16]
     with pytest.raises(FileExistsError, match="exists"):
