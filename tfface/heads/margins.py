@@ -22,8 +22,8 @@ import tensorflow as tf
 # Below this, 1 - cos² is treated as exactly zero by `sin_from_cos`: only cos θ = ±1 up to float
 # rounding reaches it, and there d sin θ / d cos θ is infinite.
 _SIN_EPS = 1e-12
-# Squared-norm floor of `l2_normalize`: a zero embedding or class column gives cos θ = 0 and a
-# finite gradient instead of 0/0.
+# Squared-norm floors of `inverse_norm`/`norm`: a zero embedding or class column gives cos θ = 0
+# and a finite gradient instead of 0/0. The larger float16 floor is explained in `cosine`.
 _NORM_EPS = 1e-12
 _LOW_PRECISION_NORM_EPS = 1e-4
 
