@@ -254,7 +254,9 @@ def test_sin_and_acos_guards_at_plus_minus_one():
     np.testing.assert_allclose(sin.numpy()[[0, 2, 4]], [0.0, 1.0, 0.0], atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["mv_am_adaptive", "mv_arc_fixed", "curricular", "recurricular"])
+# Two of the four kinds: the fused and unfused paths share `_hard_value`/`_hard_slope`, so these
+# check the fused wiring (mask, select, scatter, gradient) without an XLA compile per kind.
+@pytest.mark.parametrize("name", ["mv_arc_fixed", "recurricular"])
 def test_fused_hard_negative_kernel_matches_reference(name):
     """The XLA-fused path (used from FUSE_MIN_CLASSES classes on) gives the reference values and
     the same gradients as the unfused path."""

@@ -75,7 +75,7 @@ def _assert_finite(name, head, logits, grads):
 
 
 @pytest.mark.parametrize("name", heads.names())
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(inputs=head_inputs())
 def test_finite_logits_and_gradients(name, inputs):
     x, w, labels, scale, variant = inputs
