@@ -120,3 +120,14 @@ def test_free_size_embedder_and_mixed_precision(tmp_path, h):
     np.testing.assert_allclose(got.numpy(), h.reference(model, images, False), atol=5e-3)
     # overwrite=True replaces an earlier export
     export_saved_model(model, str(tmp_path / "free"), image_size=(40, 36), overwrite=True)
+
+
+def test_tfface_eval_reads_the_export(exported, h):
+    """tfface.eval.extract_embeddings takes the export directory as a model (the eval CLI's
+    --model) and gets the same embeddings as from the Keras model."""
+    from tfface.eval import extract_embeddings
+
+    model, _, plain, _, _, _ = exported
+    images = h.images(5, seed=9)
+    got = np.asarray(extract_embeddings(plain, images, batch_size=4, progress=False))
+    np.testing.assert_allclose(got, h.reference(model, images, flip=False), atol=1e-5)
