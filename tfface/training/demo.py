@@ -49,7 +49,8 @@ def add_arguments(parser):
                         help="a smaller data set and a short training: checks the plumbing in under a minute")
     parser.add_argument("--epochs", type=int, default=DEMO_EPOCHS,
                         help=f"training epochs; the smoke recipe's learning-rate steps are stretched to "
-                        f"match (default {DEMO_EPOCHS}, about a minute and a half on two CPU cores)")
+                        f"match (default {DEMO_EPOCHS}, about a minute and a half on two CPU cores; --quick trains "
+                        f"{QUICK_STEPS} steps instead)")
     parser.add_argument("--min-accuracy", type=float, default=None,
                         help="fail below this held-out verification accuracy (default 0.75; 0.65 with --quick; "
                         "chance is 0.5)")
@@ -175,6 +176,7 @@ def run(args):
                 written=stats["written"], shards=shards, skipped=skipped)
 
     # [3/6] train
+    from tfface.training.callbacks import NonFiniteLossError
     from tfface.training.runner import train
 
     overrides = {"data.train": records_dir, "data.num_classes": None, "seed": args.seed,
@@ -184,7 +186,11 @@ def run(args):
         overrides.update(_stretched_schedule(recipe, args.epochs))
     stages.start("train", f"recipe '{RECIPE}' ({recipe['backbone']['name']} backbone, "
                           f"{recipe['head']['class']} head) -> {run_dir}")
-    summary = train(RECIPE, run_dir, steps=steps, progress=True, overrides=overrides)
+    try:
+        summary = train(RECIPE, run_dir, steps=steps, progress=True, overrides=overrides)
+    except NonFiniteLossError as err:
+        print(f"tfface demo: training diverged: {err}", file=sys.stderr)
+        return 1
     final = summary.get("final") or {}
     loss = final.get("loss")
     ips = summary.get("images_per_second")
@@ -196,8 +202,6 @@ def run(args):
     )
 
     # [4/6] eval
-    import keras
-
     from tfface.data import read_pairs
     from tfface.eval import extract_embeddings, verify
     from tfface.export.load import load_embedder
