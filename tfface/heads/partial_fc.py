@@ -183,9 +183,10 @@ class PartialFC(keras.layers.Layer):
         lab = ops_.all_gather(labels, ctx)
         global_batch = tf.shape(emb)[0]
         start, size = self._bounds[rid]
-        static_batch = emb.shape[0]
+        replicas = 1 if ctx is None else ctx.num_replicas_in_sync
+        local_batch = embeddings.shape[0]
         k = ops_.num_sampled(
-            size, self.sample_rate, static_batch if static_batch is not None else size
+            size, self.sample_rate, local_batch * replicas if local_batch is not None else global_batch
         )
         seed = tf.stack([tf.cast(self.seed, tf.int64), tf.cast(step, tf.int64) * self._num_shards + rid])
         index, position = ops_.sample_classes(lab - start, size, k, tf.cast(seed, tf.int32))
@@ -193,16 +194,19 @@ class PartialFC(keras.layers.Layer):
         bias = tf.gather(getattr(self, f"shard_bias_{rid}"), index) if self._uses_bias else None
         sim = self._similarity(emb, rows, bias)
         owned = position >= 0
-        local_target = tf.reduce_sum(
-            tf.where(tf.one_hot(tf.maximum(position, 0), k, on_value=True, off_value=False) & owned[:, None], sim, 0.0),
-            axis=1,
+        num_cols = tf.shape(index)[0]
+        mask = tf.logical_and(
+            tf.one_hot(tf.maximum(position, 0), num_cols, on_value=True, off_value=False),
+            owned[:, None],
         )
-        target = ops_.all_reduce_sum(local_target, ctx)
-        # The phantom column k carries the global target similarity for samples owned elsewhere.
+        target = ops_.all_reduce_sum(tf.reduce_sum(tf.where(mask, sim, 0.0), axis=1), ctx)
+        # A phantom last column carries the global target similarity of the samples whose class
+        # lives on another shard, so the head computes their target (and, for MV-Softmax and
+        # CurricularFace, their hard-negative threshold and t) exactly as unsharded.
         extended = tf.concat([sim, target[:, None]], axis=1)
-        head_labels = tf.where(owned, position, k)
-        logits = self.head.margin_logits_from_cosine(extended, emb, head_labels, training)[:, :k]
-        mask = tf.one_hot(tf.maximum(position, 0), k, on_value=True, off_value=False) & owned[:, None]
+        head_labels = tf.where(owned, position, num_cols)
+        logits = self.head.margin_logits_from_cosine(extended, emb, head_labels, training)
+        logits = logits[:, :-1]
         per_sample = ops_.distributed_cross_entropy(logits, mask, ctx)
         loss = tf.reduce_sum(per_sample) / tf.cast(global_batch, tf.float32)
         sampled = {"index": index, "rows": rows, "bias": bias, "logits": logits, "replica": rid}

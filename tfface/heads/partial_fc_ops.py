@@ -34,7 +34,10 @@ def num_sampled(num_local, sample_rate, global_batch):
     """Classes kept on a shard: ``ceil(rate * C_r)``, but never fewer than the global batch (so
     every positive class of the batch always fits) and never more than the shard."""
     want = math.ceil(sample_rate * num_local)
-    return int(min(num_local, max(want, global_batch)))
+    if isinstance(global_batch, int):
+        return int(min(num_local, max(want, global_batch)))
+    # Batch size known only at run time: a scalar tensor.
+    return tf.minimum(num_local, tf.maximum(want, tf.cast(global_batch, tf.int32)))
 
 
 def sample_classes(local_labels, num_local, num_sample, seed):
@@ -51,7 +54,7 @@ def sample_classes(local_labels, num_local, num_sample, seed):
       position: int32 (B,) column of each sample's label in ``index``, or -1 when not on this shard.
     """
     owned = tf.logical_and(local_labels >= 0, local_labels < num_local)
-    if num_sample == num_local:
+    if isinstance(num_sample, int) and num_sample == num_local:
         index = tf.range(num_local, dtype=tf.int32)
         return index, tf.where(owned, local_labels, -1)
     scores = tf.random.stateless_uniform([num_local], seed=seed, dtype=tf.float32)
@@ -60,6 +63,7 @@ def sample_classes(local_labels, num_local, num_sample, seed):
     scores = tf.tensor_scatter_nd_update(
         scores, positives[:, None], tf.fill(tf.shape(positives), 2.0)
     )
+    # (With a run-time num_sample equal to num_local this keeps every class, as it should.)
     index = tf.sort(tf.math.top_k(scores, k=num_sample, sorted=False).indices)
     position = tf.searchsorted(index, tf.where(owned, local_labels, 0), side="left")
     return index, tf.where(owned, tf.cast(position, tf.int32), -1)
@@ -82,9 +86,12 @@ def all_reduce_sum(x, ctx):
 
 
 def all_reduce_max(x, ctx):
+    """Elementwise maximum across replicas, without gradient (tf.distribute has no MAX
+    all-reduce: gather every replica's values and reduce)."""
+    x = tf.stop_gradient(x)
     if ctx is None:
         return x
-    return ctx.all_reduce(tf.distribute.ReduceOp.MAX, tf.stop_gradient(x))
+    return tf.reduce_max(ctx.all_gather(x[None], axis=0), axis=0)
 
 
 def distributed_cross_entropy(logits, target_mask, ctx):
