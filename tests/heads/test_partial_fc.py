@@ -89,7 +89,7 @@ def _sharded(strategy, cls, kwargs, kernel, bias, batches, steps, sample_rate=1.
                 sampled, grads[1], grads[2] if len(grads) > 2 else None, learning_rate=LR,
                 momentum=MOMENTUM,
             )
-            return loss, grads[0], sampled["logits"], sampled["index"]
+            return loss, grads[0], sampled["logits"]
 
         return strategy.run(fn, args=(emb, labels))
 
@@ -101,14 +101,13 @@ def _sharded(strategy, cls, kwargs, kernel, bias, batches, steps, sample_rate=1.
         dlab = strategy.experimental_distribute_values_from_function(
             lambda ctx, l=labels: tf.constant(l[ctx.replica_id_in_sync_group * per:][:per])
         )
-        loss, grad, logits, index = step(demb, dlab, tf.constant(i, tf.int64))
+        loss, grad, logits = step(demb, dlab, tf.constant(i, tf.int64))
         losses = strategy.experimental_local_results(loss)
         out.append(
             {
                 "loss": float(sum(np.asarray(x) for x in losses)),
                 "grad_emb": np.concatenate([np.asarray(g) for g in strategy.experimental_local_results(grad)]),
                 "logits": [np.asarray(x) for x in strategy.experimental_local_results(logits)],
-                "index": [np.asarray(x) for x in strategy.experimental_local_results(index)],
             }
         )
     return pfc, out

@@ -190,11 +190,18 @@ class PartialFC(keras.layers.Layer):
         )
         seed = tf.stack([tf.cast(self.seed, tf.int64), tf.cast(step, tf.int64) * self._num_shards + rid])
         index, position = ops_.sample_classes(lab - start, size, k, tf.cast(seed, tf.int32))
-        rows = tf.gather(self.shard(rid), index)
-        bias = tf.gather(getattr(self, f"shard_bias_{rid}"), index) if self._uses_bias else None
+        full = isinstance(k, int) and k == size
+        if full:
+            # Every class kept: read the shard as it is (no gather copy, dense update).
+            index = None
+            rows = tf.convert_to_tensor(self.shard(rid))
+            bias = tf.convert_to_tensor(getattr(self, f"shard_bias_{rid}")) if self._uses_bias else None
+        else:
+            rows = tf.gather(self.shard(rid), index)
+            bias = tf.gather(getattr(self, f"shard_bias_{rid}"), index) if self._uses_bias else None
         sim = self._similarity(emb, rows, bias)
         owned = position >= 0
-        num_cols = tf.shape(index)[0]
+        num_cols = tf.shape(rows)[0]
         mask = tf.logical_and(
             tf.one_hot(tf.maximum(position, 0), num_cols, on_value=True, off_value=False),
             owned[:, None],

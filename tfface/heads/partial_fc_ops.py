@@ -121,8 +121,12 @@ def sparse_momentum_update(weight, momentum_slot, index, grad_rows, learning_rat
 
     Uses Keras' SGD convention (``v = μ·v − lr·g; w += v``; Nesterov ``w += μ·v − lr·g``) so that
     with every class sampled the update equals ``keras.optimizers.SGD`` on the full matrix.
-    ``weight_decay`` is coupled L2 (added to the gradient).
+    ``weight_decay`` is coupled L2 (added to the gradient). ``index=None`` updates every row.
     """
+    if index is None:
+        return _dense_momentum_update(
+            weight, momentum_slot, grad_rows, learning_rate, momentum, nesterov, weight_decay
+        )
     rows = tf.gather(weight, index)
     grad_rows = tf.cast(grad_rows, weight.dtype)
     if weight_decay:
@@ -134,3 +138,16 @@ def sparse_momentum_update(weight, momentum_slot, index, grad_rows, learning_rat
     momentum_slot.scatter_nd_update(index[:, None], velocity)
     step = momentum * velocity - lr * grad_rows if nesterov else velocity
     return weight.scatter_nd_add(index[:, None], step)
+
+
+def _dense_momentum_update(weight, momentum_slot, grad, learning_rate, momentum, nesterov,
+                           weight_decay):
+    grad = tf.cast(grad, weight.dtype)
+    if weight_decay:
+        grad = grad + weight_decay * weight
+    lr = tf.cast(learning_rate, weight.dtype)
+    if momentum_slot is None:
+        return weight.assign_sub(lr * grad)
+    velocity = momentum_slot.assign(momentum * momentum_slot - lr * grad)
+    step = momentum * velocity - lr * grad if nesterov else velocity
+    return weight.assign_add(step)
