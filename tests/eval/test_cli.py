@@ -1,6 +1,7 @@
 """``tfface eval`` end to end on a tiny model and an LFW-layout folder written by the test."""
 import json
 import os
+import pickle
 import subprocess
 import sys
 import types
@@ -90,6 +91,19 @@ def test_cli_writes_table_json_png(tmp_path, readers, capsys):
     assert ident["protocol"] == "megaface" and ident["num_queries"] == 12
     assert ident["num_distractors"] == 30
     assert open(out / "roc.png", "rb").read(4) == b"\x89PNG"
+
+    # The same pairs as an insightface .bin (encoded PNGs, pair i = images 2i, 2i+1).
+    bins = []
+    for a, b in order:
+        bins += [(root / a[0] / f"{a[0]}_{a[1]:04d}.png").read_bytes(),
+                 (root / b[0] / f"{b[0]}_{b[1]:04d}.png").read_bytes()]
+    bin_path = tmp_path / "toy.bin"
+    with open(bin_path, "wb") as fh:
+        pickle.dump((bins, [True] * 3 + [False] * 3 + [True] * 3 + [False] * 3), fh)
+    assert cli.main(["--model", model_path, "--bin", str(bin_path), "--folds", "2", "--far",
+                     "0.5", "--out", str(tmp_path / "bin_report"), "--no-progress"]) == 0
+    data = json.load(open(tmp_path / "bin_report" / "eval.json"))
+    assert data["results"]["toy"]["accuracy"] == pytest.approx(ref["accuracy"], abs=1e-6)
 
 
 def test_cli_dispatch_and_usage_errors(tmp_path):
