@@ -113,3 +113,5 @@ def test_cli_dispatch_and_usage_errors(tmp_path):
     assert proc.returncode == 0 and "--pairs" in proc.stdout and "--distractors" in proc.stdout
     assert cli.main(["--model", str(tmp_path / "none.keras")]) == 2
     assert cli.main(["--model", str(tmp_path / "none.keras"), "--bin", "x.bin"]) == 2
+    assert cli.main(["--model", "m.keras", "--probes", str(tmp_path)]) == 2  # no gallery/distr.
+    assert cli.main(["--model", "m.keras", "--pairs", "pairs.txt"]) == 2  # no --root
