@@ -81,8 +81,8 @@ def test_cli_writes_table_json_png(tmp_path, readers, capsys):
     for fold in range(2):
         order += [((n, a), (n, b)) for n, a, b in matched[3 * fold:3 * fold + 3]]
         order += [((n1, a), (n2, b)) for n1, a, n2, b in mismatched[3 * fold:3 * fold + 3]]
-    ea = model.predict(np.stack([images[a] for a, _ in order]).astype(np.float32), verbose=0)
-    eb = model.predict(np.stack([images[b] for _, b in order]).astype(np.float32), verbose=0)
+    ea = model(np.stack([images[a] for a, _ in order]).astype(np.float32)).numpy()
+    eb = model(np.stack([images[b] for _, b in order]).astype(np.float32)).numpy()
     ref = verify(ea, eb, [True] * 3 + [False] * 3 + [True] * 3 + [False] * 3, folds=2,
                  far=(0.5, 0.1))
     assert data["results"]["lfw"]["accuracy"] == pytest.approx(ref["accuracy"], abs=1e-6)
