@@ -143,7 +143,14 @@ def _element_fn(size, training, flip, random_crop, color_jitter):
         same = tf.logical_and(tf.equal(shape[0], size[0]), tf.equal(shape[1], size[1]))
 
         def resize():
-            resized = tf.image.resize(image, size, method="bilinear", antialias=True)
+            # Antialiasing only matters when shrinking, and its kernel is several times slower:
+            # plain bilinear when enlarging (e.g. a random crop scaled back up).
+            shrink = tf.logical_or(shape[0] > size[0], shape[1] > size[1])
+            resized = tf.cond(
+                shrink,
+                lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
+                lambda: tf.image.resize(image, size, method="bilinear"),
+            )
             return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
 
         # Resizing an image that already has the size would only cost time (and blur it).
