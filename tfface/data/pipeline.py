@@ -248,6 +248,7 @@ def make_dataset(
 
     kind, what = describe_source(source)
     pipelines, pipeline_id = 1, 0
+    base_seed = seed
     if input_context is not None:
         pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
         # Different pipelines shuffle differently; they read different data anyway.
@@ -270,20 +271,26 @@ def make_dataset(
     n_items = len(files) if kind == "tfrecord" else len(paths)
     cycle = max(1, min(int(cycle_length), n_items))
 
+    # Sharding by record needs every pipeline to see the records in the same order before
+    # ds.shard: the same file order (base seed) and a deterministic interleave.
+    record_shards = kind == "tfrecord" and pipelines > 1 and not shard_files
+
     def epoch_dataset(epoch):
         epoch_seed = seed * 7919 + epoch
         if kind == "tfrecord":
             ds = tf.data.Dataset.from_tensor_slices(items)
             if training:
-                ds = ds.shuffle(n_items, seed=epoch_seed, reshuffle_each_iteration=False)
-            parallel = {"num_parallel_calls": AUTOTUNE, "deterministic": bool(deterministic) or not training}
+                file_seed = (base_seed if record_shards else seed) * 7919 + epoch
+                ds = ds.shuffle(n_items, seed=file_seed, reshuffle_each_iteration=False)
+            in_order = bool(deterministic) or not training or record_shards
+            parallel = {"num_parallel_calls": AUTOTUNE, "deterministic": in_order}
             ds = ds.interleave(
                 lambda f: tf.data.TFRecordDataset(f, buffer_size=1 << 20),
                 cycle_length=cycle,
                 block_length=1,
                 **(parallel if cycle > 1 else {}),
             )
-            if pipelines > 1 and not shard_files:
+            if record_shards:
                 ds = ds.shard(pipelines, pipeline_id)
         else:
             ds = tf.data.Dataset.from_tensor_slices((items, labels))
