@@ -213,3 +213,15 @@ def test_pairs_not_separable_pixel_by_pixel(synth):
     scores, same = np.array(scores), np.array(same)
     best = max(np.mean((scores >= t) == same) for t in scores)
     assert best < 0.9, f"raw pixels separate the pairs with accuracy {best:.2f}"
+
+
+def test_pairs_read_by_the_package_reader(synth):
+    # The verification reader (tfface.data.read_pairs) accepts the generated file as LFW's.
+    from tfface.data import read_pairs
+
+    out, _ = synth
+    paths, issame = read_pairs(os.path.join(out, "test", "pairs.txt"), os.path.join(out, "test"))
+    n = SMALL["pairs_per_fold"]
+    expected = np.tile(np.r_[np.ones(n, bool), np.zeros(n, bool)], SMALL["folds"])
+    np.testing.assert_array_equal(issame, expected)
+    assert len(paths) == 2 * len(issame) and all(os.path.isfile(p) for p in paths)
