@@ -13,6 +13,19 @@ from tfface.layers import ClassCentres
 from tfface.losses import CentreLoss, MinimumMarginLoss
 
 
+def fresh_mirrored_strategy(n=2):
+    """``testing.mirrored_strategy(n)`` with collective keys of its own.
+
+    Every MirroredStrategy numbers its collectives from the same group/instance keys, and the
+    TensorFlow runtime remembers them for the whole process: a second strategy in the same
+    pytest process that gathers a differently shaped tensor under a reused key fails with
+    "Shape mismatch in the collective instance". TensorFlow's own tests offset the key base per
+    strategy; so do we.
+    """
+    tf.distribute.MirroredStrategy._collective_key_base += 100_000
+    return testing.mirrored_strategy(n)
+
+
 def np_centre_update(centres, f, labels, alpha):
     # MML paper eqs. 14-15, written class by class.
     new = centres.copy()
@@ -180,7 +193,7 @@ def test_mirrored_step_equals_single_device_step():
     centres = rng.normal(size=(NUM_CLASSES, EMB_DIM)).astype("float32")
     single.centres.centres.assign(centres)
     init = single.get_weights()
-    strategy = testing.mirrored_strategy(2)
+    strategy = fresh_mirrored_strategy(2)
     mirrored = build_joint(strategy, init)
     np.testing.assert_array_equal(np.asarray(mirrored.centres.centres), centres)
 
@@ -209,3 +222,14 @@ def test_mirrored_step_equals_single_device_step():
 def emb_after_forward(init, x):
     # the embeddings of the step (computed before the weights moved)
     return x.astype(np.float64) @ init[0] + init[1]
+
+
+def test_float32_centres_under_mixed_precision():
+    with testing.dtype_policy("mixed_float16"):
+        layer = ClassCentres(4, alpha=0.5)
+        f = np.array([[1.0, 2.0], [3.0, -1.0]], "float16")
+        y = np.array([1, 1], "int32")
+        out = layer(f, y, training=True)
+    assert layer.centres.dtype == "float32" and out.dtype == "float32"
+    expected = np_centre_update(np.zeros((4, 2)), f.astype(np.float64), y, 0.5)
+    np.testing.assert_allclose(np.asarray(layer.centres), expected, rtol=1e-6)
