@@ -185,3 +185,24 @@ def test_hard_mining_and_ohem_in_fit_with_logits_model(data):
         # the reported loss is the loss of the weights before the step
         model.set_weights(start)
         np.testing.assert_allclose(history.history["loss"][0], float(loss(y, model(x))), rtol=1e-5)
+
+
+@pytest.mark.parametrize("head_name", ["arcface", "sphereface"])
+def test_hard_mining_over_margin_heads_in_fit(head_name):
+    # Hard-Mining ArcFace and Hard-Mining A-Softmax: the modulation applies per sample to the
+    # cross-entropy of the head's margin logits.
+    import tfface.heads
+
+    rng = np.random.default_rng(11)
+    emb = rng.normal(size=(12, D)).astype("float32")
+    y = rng.integers(0, C, size=12).astype("int32")
+    head = tfface.heads.get(head_name, num_classes=C)
+    model = testing.head_model(head, D)
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss=HardMining())
+    start = model.get_weights()
+    history = model.fit([emb, y], y, batch_size=12, epochs=1, verbose=0)
+    assert not np.allclose(np.asarray(head.kernel), start[0])
+
+    model.set_weights(start)  # kernel and any head state (SphereFace's iteration) before the step
+    logits = np.asarray(model([emb, y], training=True), np.float64)
+    np.testing.assert_allclose(history.history["loss"][0], np_hm(np_ce(y, logits)).mean(), rtol=1e-4)
