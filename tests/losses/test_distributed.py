@@ -1,5 +1,6 @@
 """Batch-level losses under MirroredStrategy: the replicas' summed values and the input
 gradients equal the single-device loss on the global batch, also for an uneven split."""
+
 import numpy as np
 import tensorflow as tf
 
@@ -34,8 +35,15 @@ def test_batch_level_losses_match_the_global_batch():
     # batch-level losses on an uneven split (5 + 4); per-sample means are exact for an even
     # split only (Keras's own convention for mean losses), so they get 4 + 4
     groups = [
-        ([(OHEM(keep_ratio=0.6), logits), (RangeLoss(margin=100.0), emb), (MarginalLoss(), emb),
-          (MinimumMarginLoss(centres, margin=40.0), emb)], [(0, 5), (5, 9)]),
+        (
+            [
+                (OHEM(keep_ratio=0.6), logits),
+                (RangeLoss(margin=100.0), emb),
+                (MarginalLoss(), emb),
+                (MinimumMarginLoss(centres, margin=40.0), emb),
+            ],
+            [(0, 5), (5, 9)],
+        ),
         ([(HardMining(), logits), (CentreLoss(centres), emb)], [(0, 4), (4, 8)]),
     ]
     for cases, bounds in groups:
@@ -62,7 +70,11 @@ def test_batch_level_losses_match_the_global_batch():
                 expected = loss(y, x)
             expected_grad = tape.gradient(expected, x)
             total = float(strategy.reduce(tf.distribute.ReduceOp.SUM, values[i], axis=None))
-            grad = np.concatenate([np.asarray(g) for g in strategy.experimental_local_results(grads[i])])
+            grad = np.concatenate(
+                [np.asarray(g) for g in strategy.experimental_local_results(grads[i])]
+            )
             name = type(loss).__name__
             np.testing.assert_allclose(total, float(expected), rtol=1e-5, err_msg=name)
-            np.testing.assert_allclose(grad, np.asarray(expected_grad), rtol=1e-4, atol=1e-6, err_msg=name)
+            np.testing.assert_allclose(
+                grad, np.asarray(expected_grad), rtol=1e-4, atol=1e-6, err_msg=name
+            )

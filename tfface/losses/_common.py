@@ -1,4 +1,5 @@
 """Helpers shared by the loss classes (not public API)."""
+
 import keras
 
 from tfface.losses import functional as F
@@ -20,7 +21,9 @@ def resolve_base(base):
 
 
 def per_sample(base, y_true, y_pred):
-    values = base.call(y_true, y_pred) if isinstance(base, keras.losses.Loss) else base(y_true, y_pred)
+    values = (
+        base.call(y_true, y_pred) if isinstance(base, keras.losses.Loss) else base(y_true, y_pred)
+    )
     return F._float(values)
 
 
@@ -52,7 +55,9 @@ def check_centres(centres, who):
     import tfface.layers
 
     if not isinstance(centres, tfface.layers.ClassCentres):
-        raise TypeError(f"{who}: centres must be a tfface.layers.ClassCentres layer, got {centres!r}")
+        raise TypeError(
+            f"{who}: centres must be a tfface.layers.ClassCentres layer, got {centres!r}"
+        )
     return centres
 
 

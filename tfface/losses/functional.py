@@ -13,6 +13,7 @@ Every function here is a transcription of one paper formula; the classes in
 Shapes are static-friendly (no ``tf.unique``): class-level quantities are computed per sample
 through the ``(B, B)`` same-class matrix, so the functions also compile under XLA.
 """
+
 import tensorflow as tf
 
 # A distance this small is treated as zero where a division or a norm would blow up.
