@@ -237,3 +237,14 @@ def test_hard_mining_over_margin_heads_in_fit(head_name):
     np.testing.assert_allclose(
         history.history["loss"][0], np_hm(np_ce(y, logits)).mean(), rtol=1e-4
     )
+
+
+def test_centre_losses_build_an_unbuilt_layer_from_the_embeddings(data):
+    _, emb, labels, _ = data
+    centres = ClassCentres(C)
+    np.testing.assert_allclose(
+        CentreLoss(centres)(labels, emb), np.mean(0.5 * np.sum(emb**2, axis=1)), rtol=1e-5
+    )
+    assert centres.built and tuple(centres.centres.shape) == (C, D)
+    with pytest.raises(ValueError, match="dimensions"):
+        MinimumMarginLoss(centres)(labels, emb[:, :2])
