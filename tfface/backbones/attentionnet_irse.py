@@ -143,7 +143,7 @@ def attentionnet_irse(input_shape=(112, 112, 3), embedding_size=512, dropout=0.0
     """
     name = "attentionnet_irse"
     input_shape = common.check_input_shape(name, input_shape, 16)
-    common.check_embedding_size(name, embedding_size)
+    embedding_size = common.check_embedding_size(name, embedding_size)
     dropout = common.check_rate(name, "dropout", dropout)
     b = _Builder(sync_bn)
 
