@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tfface import backbones
+from tfface.heads import NormFace
 from tfface.backbones import registry
 from tfface.testing import assert_keras_roundtrip, dtype_policy
 
@@ -156,7 +157,10 @@ def test_forward_fit_roundtrip(name):
 
     num_classes = 3
     labels = np.array([0, 1, 2, 1], dtype="int32")
-    trainer = keras.Sequential([model, keras.layers.Dense(num_classes, name="classes")])
+    images_in = keras.Input(shape, name="images")
+    labels_in = keras.Input((), dtype="int32", name="labels")
+    head = NormFace(num_classes, scale=16.0)
+    trainer = keras.Model([images_in, labels_in], head(model(images_in), labels_in))
     trainer.compile(
         optimizer=keras.optimizers.SGD(0.1),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -164,7 +168,7 @@ def test_forward_fit_roundtrip(name):
         run_eagerly=True,
     )
     before = [np.array(w) for w in model.trainable_weights]
-    history = trainer.fit(x, labels, batch_size=4, epochs=1, verbose=0)
+    history = trainer.fit([x, labels], labels, batch_size=4, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     changed = [not np.array_equal(b, np.array(w)) for b, w in zip(before, model.trainable_weights)]
     assert all(changed), [w.path for w, c in zip(model.trainable_weights, changed) if not c]
