@@ -118,6 +118,8 @@ def main(argv=None):
 
     from tfface import backbones
 
+    # Each backbone gets its own tf.function; TF's "retracing" warning about that is noise here.
+    tf.get_logger().setLevel("ERROR")
     if args.mixed_precision:
         keras.config.set_dtype_policy("mixed_float16")
     names = args.names or (["tiny", "iresnet50"] if args.quick else backbones.names())
