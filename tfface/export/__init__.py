@@ -10,7 +10,7 @@
 ``tfface export WORKDIR OUT`` is the command line (``tfface.export.cli``).
 Names are resolved lazily so importing this package does not import TensorFlow.
 """
-import importlib
+from tfface._lazy import lazy_exports
 
 _EXPORTS = {
     "export_saved_model": "tfface.export.saved_model",
@@ -19,11 +19,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'tfface.export' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
