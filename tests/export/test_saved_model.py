@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, h):
     from tfface.export import export_saved_model
