@@ -210,7 +210,7 @@ def minimum_margin_loss(centres, embeddings, labels, alpha=0.5, margin=280.0):
     return 0.5 * tf.reduce_sum(weight * hinge)
 
 
-def range_loss(embeddings, labels, k=2, margin=2e4, alpha=1.0, beta=1.0):
+def range_loss(embeddings, labels, k, margin, alpha=1.0, beta=1.0):
     """Range Loss (Zhang et al. 2017, as MML paper eqs. 8–11): ``α·intra + β·inter``.
 
     intra = Σ over classes in the batch of the harmonic mean ``k / Σ_j 1/D_j`` of its ``k``
