@@ -248,3 +248,8 @@ def test_centre_losses_build_an_unbuilt_layer_from_the_embeddings(data):
     assert centres.built and tuple(centres.centres.shape) == (C, D)
     with pytest.raises(ValueError, match="dimensions"):
         MinimumMarginLoss(centres)(labels, emb[:, :2])
+
+
+def test_range_loss_margin_is_required():
+    with pytest.raises(ValueError, match="margin"):
+        RangeLoss()
