@@ -1,0 +1,5 @@
+"""Make the training tests' helper module importable (pytest runs with --import-mode=importlib)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
