@@ -96,6 +96,14 @@ def reduce_loss(loss, labels, predictions):
     return ops.mean(values)
 
 
+def _multi_worker():
+    strategy = tf.distribute.get_strategy()
+    extended = getattr(strategy, "extended", None)
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        getattr(extended, "_in_multi_worker_mode", lambda: False)()
+    )
+
+
 def _num_replicas():
     return tf.distribute.get_strategy().num_replicas_in_sync
 
@@ -218,6 +226,17 @@ class FaceModel(keras.Model):
         loss = _resolve_logits_loss(loss)
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
         self._logits_loss = loss
+        if self.built and not self.optimizer.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a tf.distribute strategy Keras builds the model from one batch taken from the
+        # training iterator; with steps_per_epoch that same iterator then trains, so the batch
+        # would be skipped (and under MultiWorkerMirroredStrategy the build fails). A FaceModel
+        # is built at construction and its optimizer at compile: nothing to build here.
+        if self.built and self.optimizer is not None and self.optimizer.built:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def compile_from_config(self, config):
         # Keras skips compile_from_config for models that override compile(); ours accepts the
@@ -316,6 +335,10 @@ class FaceModel(keras.Model):
                 logs[name] = ops.cast(value, "float32")
         if learning_rate is not None:
             logs["learning_rate"] = learning_rate
+        if _multi_worker():
+            # Keras reduces per-replica logs across workers with strategy.reduce(MEAN, axis=0),
+            # which rejects scalars: give each value a batch axis of 1 (reduced back to a scalar).
+            logs = {k: ops.reshape(ops.cast(v, "float32"), (1,)) for k, v in logs.items()}
         return logs
 
     def test_step(self, data):
