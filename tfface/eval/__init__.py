@@ -1,1 +1,35 @@
-"""tfface.eval."""
+"""tfface.eval: verification (LFW-style k-fold, TAR@FAR, ROC/AUC/EER), identification against
+streamed distractors (CMC, MegaFace-style TAR@FAR), template/video verification, embedding
+extraction, a Keras callback, reports and the ``tfface eval`` command.
+
+The protocol modules are numpy only; TensorFlow is imported only by extraction and the callback.
+Public names are resolved lazily, so importing this package is cheap.
+"""
+import importlib
+
+_EXPORTS = {
+    "verify": "tfface.eval.verification",
+    "verify_scores": "tfface.eval.verification",
+    "pair_scores": "tfface.eval.verification",
+    "fold_slices": "tfface.eval.verification",
+    "roc_curve": "tfface.eval.verification",
+    "identify": "tfface.eval.identification",
+    "template_features": "tfface.eval.templates",
+    "video_features": "tfface.eval.templates",
+    "verify_templates": "tfface.eval.templates",
+    "extract_embeddings": "tfface.eval.extract",
+    "VerificationCallback": "tfface.eval.callbacks",
+    "format_table": "tfface.eval.report",
+    "write_json": "tfface.eval.report",
+    "plot_roc": "tfface.eval.report",
+}
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'tfface.eval' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))

@@ -1,0 +1,64 @@
+"""The callback during a 1-epoch fit of a tiny model; report writers."""
+import glob
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfface.eval.callbacks import VerificationCallback
+from tfface.eval.report import format_table, plot_roc, write_json
+from tfface.eval.verification import verify
+
+
+def test_callback_logs_history_and_tensorboard(tmp_path):
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (40, 8, 8, 3)).astype(np.float32)
+    issame = np.arange(20) % 2 == 0
+    inp = keras.Input((8, 8, 3))
+    emb = keras.layers.Dense(6)(keras.layers.Flatten()(inp))
+    embedder = keras.Model(inp, emb)
+    model = keras.Sequential([embedder, keras.layers.Dense(3)])
+    model.compile(optimizer="sgd",
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = VerificationCallback({"syn": (images, issame)}, log_dir=str(tmp_path), folds=4,
+                              far=(0.1,), embedder=embedder)
+    hist = model.fit(images, rng.integers(0, 3, 40), epochs=1, batch_size=20, verbose=0,
+                     callbacks=[cb])
+    # Independent path: predict after training, then the protocol.
+    e = embedder.predict(images, verbose=0)
+    ref = verify(e[0::2], e[1::2], issame, folds=4, far=(0.1,))
+    assert hist.history["syn_accuracy"] == [pytest.approx(ref["accuracy"])]
+    assert hist.history["syn_tar@far=0.1"] == [pytest.approx(ref["tar_at_far"][0.1])]
+    assert hist.history["syn_auc"] == [pytest.approx(ref["auc"])]
+    tags = set()
+    for f in glob.glob(str(tmp_path / "verification" / "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(f):
+            for v in event.summary.value:
+                tags.add(v.tag)
+    assert {"syn/accuracy", "syn/tar@far=0.1", "syn/auc", "syn/eer", "roc"} <= tags
+    with pytest.raises(ValueError, match="2 images per pair"):
+        VerificationCallback({"bad": (images[:5], issame)})
+
+
+def test_report_table_json_png(tmp_path):
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(50, 4))
+    issame = np.arange(50) % 2 == 0
+    b = np.where(issame[:, None], a + rng.normal(size=(50, 4)), rng.normal(size=(50, 4)))
+    res = {"toy": verify(a, b, issame, folds=5, far=(0.1, 1e-3))}
+    table = format_table(res)
+    assert "toy" in table and "TAR@1e-1" in table and "n/a" in table  # 1e-3 < 1/25
+    assert f"{100 * res['toy']['accuracy']:.2f}" in table
+    path = write_json(res, str(tmp_path / "out" / "eval.json"), model="m")
+    data = json.load(open(path))
+    assert data["model"] == "m"
+    assert data["results"]["toy"]["tar_at_far"]["0.001"] is None
+    assert data["results"]["toy"]["accuracy"] == pytest.approx(res["toy"]["accuracy"])
+    assert data["results"]["toy"]["roc"]["thresholds"][0] is None  # +inf
+    png = plot_roc(res, str(tmp_path / "out" / "roc.png"))
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert not math.isnan(res["toy"]["auc"])

@@ -1,0 +1,447 @@
+"""Image folder (one sub-folder per identity) -> sharded TFRecords (``tfface build SRC OUT``).
+
+Every entry under an identity folder is *seen*, and either *written* or *skipped* with a reason,
+so ``written + sum(skipped) == seen`` always holds and nothing is lost silently. Checks, in order
+(the first that fails names the reason):
+
+===============================  ===========================================================
+reason                           when
+===============================  ===========================================================
+``outside_source``               the path resolves (through symlinks) outside SRC
+``unreadable``                   stat/open/read fails (dangling link, permissions, I/O error)
+``not_a_file``                   a directory named like an image, a FIFO, a socket, a device
+``empty``                        zero bytes
+``too_large``                    more bytes than ``max_bytes`` (checked before reading)
+``not_an_image``                 the content is not JPEG, PNG or BMP (by its magic bytes,
+                                 whatever the file is called)
+``unsupported_format``           GIF, WebP, TIFF: images, but not accepted for training
+``too_many_pixels``              the header declares more than ``max_pixels`` pixels (a decode
+                                 bomb: the size is read from the header, the image is never
+                                 decoded)
+``corrupt``                      no readable size in the header, or a full decode fails
+                                 (truncated JPEG/PNG, bad data) or disagrees with the header
+``outside_identity_folder``      a file directly in SRC, not in an identity folder
+``identity_below_min_images``    valid, but its identity has fewer than ``min_images``
+``changed_during_build``         the file changed between its check and its write
+===============================  ===========================================================
+
+Labels are assigned to the kept identities in sorted order of their names (so they do not
+depend on the file system's listing order or on the number of workers); records are spread over
+the shards in a seeded random order, so a shuffle buffer much smaller than the data set still
+mixes identities.
+"""
+import concurrent.futures
+import json
+import os
+import stat
+import struct
+import sys
+import time
+import zlib
+
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+# A directory named like one of these is reported (not walked): someone meant it as an image.
+_IMAGE_LIKE = IMAGE_EXTENSIONS + (".gif", ".webp", ".tif", ".tiff")
+DEFAULT_MAX_PIXELS = 25_000_000
+DEFAULT_MAX_BYTES = 50 * 2**20
+
+REASONS = (
+    "outside_source",
+    "unreadable",
+    "not_a_file",
+    "empty",
+    "too_large",
+    "not_an_image",
+    "unsupported_format",
+    "too_many_pixels",
+    "corrupt",
+    "outside_identity_folder",
+    "identity_below_min_images",
+    "changed_during_build",
+)
+
+
+class _Skip(Exception):
+    def __init__(self, reason, detail=""):
+        super().__init__(reason)
+        self.reason, self.detail = reason, detail
+
+
+# ---------------------------------------------------------------------------------------------
+# headers (sizes are read from the bytes, never by decoding)
+
+
+def sniff_format(data):
+    """``"jpeg"``, ``"png"``, ``"bmp"`` (accepted), ``"gif"``, ``"webp"``, ``"tiff"`` (images we
+    refuse) or None, from the magic bytes."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:2] == b"BM" and len(data) >= 26:
+        return "bmp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    return None
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def header_size(data, fmt):
+    """(height, width) declared by the header of a JPEG, PNG or BMP; raises ``_Skip("corrupt")``
+    when the header has none."""
+    if fmt == "png":
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            raise _Skip("corrupt", "PNG without an IHDR chunk")
+        width, height = struct.unpack(">II", data[16:24])
+        return height, width
+    if fmt == "bmp":
+        dib = struct.unpack("<I", data[14:18])[0]
+        if dib == 12:
+            width, height = struct.unpack("<HH", data[18:22])
+        else:
+            width, height = struct.unpack("<ii", data[18:26])
+        return abs(height), abs(width)
+    # JPEG: walk the marker segments up to the first start-of-frame.
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            raise _Skip("corrupt", f"JPEG marker expected at byte {i}")
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01,) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
+        if marker in _SOF:
+            if i + 9 > n:
+                break
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return height, width
+        if marker in (0xDA, 0xD9):  # start of scan / end of image before any frame header
+            break
+        i += 2 + length
+    raise _Skip("corrupt", "JPEG without a frame header")
+
+
+# ---------------------------------------------------------------------------------------------
+# checks
+
+
+def _inside(path, root):
+    return path == root or path.startswith(root + os.sep)
+
+
+def _read_checked(path, src_real, max_bytes):
+    """Resolve, stat and read one entry; raises ``_Skip``. Returns the bytes."""
+    if not _inside(os.path.realpath(path), src_real):
+        raise _Skip("outside_source", f"resolves to {os.path.realpath(path)}")
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        raise _Skip("unreadable", f"{type(err).__name__}: {err.strerror or err}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "directory" if stat.S_ISDIR(st.st_mode) else "special file"
+        raise _Skip("not_a_file", kind)
+    if st.st_size == 0:
+        raise _Skip("empty", "0 bytes")
+    if st.st_size > max_bytes:
+        raise _Skip("too_large", f"{st.st_size} bytes > max_bytes={max_bytes}")
+    try:
+        with open(path, "rb") as f:
+            return f.read(max_bytes + 1)
+    except OSError as err:
+        raise _Skip("unreadable", f"{type(err).__name__}: {err.strerror or err}") from None
+
+
+def check_image(data, max_pixels):
+    """Validate encoded bytes: format, header size against ``max_pixels``, then a full decode
+    (TensorFlow's, the one the input pipeline uses). Returns (format, height, width)."""
+    import tensorflow as tf
+
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise _Skip("not_an_image", "content is not JPEG, PNG or BMP")
+    if fmt not in ("jpeg", "png", "bmp"):
+        raise _Skip("unsupported_format", f"{fmt.upper()} (accepted: JPEG, PNG, BMP)")
+    height, width = header_size(data, fmt)
+    if height * width > max_pixels:
+        raise _Skip("too_many_pixels", f"header declares {width}x{height} > max_pixels={max_pixels}")
+    if height == 0 or width == 0:
+        raise _Skip("corrupt", f"header declares {width}x{height}")
+    try:
+        shape = tf.io.decode_image(data, channels=3, expand_animations=False).shape
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, tf.errors.DataLossError) as err:
+        raise _Skip("corrupt", f"decode failed: {_tf_message(err)}") from None
+    if tuple(shape[:2]) != (height, width):
+        raise _Skip("corrupt", f"decoded {shape[1]}x{shape[0]}, header declares {width}x{height}")
+    return fmt, height, width
+
+
+def _tf_message(err):
+    # TensorFlow wraps the decoder's message in "{{function_node ...}} ... [Op:DecodeImage]".
+    msg = err.message.splitlines()[0] if err.message else type(err).__name__
+    msg = msg.split("}} ", 1)[-1]
+    return msg.split(" [Op:", 1)[0][:200]
+
+
+def _check(entry, src_real, max_pixels, max_bytes):
+    identity, rel, path = entry
+    try:
+        data = _read_checked(path, src_real, max_bytes)
+        fmt, h, w = check_image(data, max_pixels)
+    except _Skip as skip:
+        return {"path": rel, "reason": skip.reason, "detail": skip.detail}
+    return {"identity": identity, "path": rel, "abs": path, "bytes": len(data), "crc": zlib.crc32(data), "format": fmt}
+
+
+def scan_source(src):
+    """Entries of an image folder: ([(identity, relative path, path)], [skipped dicts]).
+
+    Identity folders are SRC's sub-directories; files in nested folders belong to the identity.
+    Directories named like an image and symlinked directories are entries (and are checked),
+    not walked."""
+    entries, skipped = [], []
+    for name in sorted(os.listdir(src)):
+        path = os.path.join(src, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            for root, dirs, files in os.walk(path):
+                keep = []
+                for d in sorted(dirs):
+                    full = os.path.join(root, d)
+                    if os.path.islink(full) or d.lower().endswith(_IMAGE_LIKE):
+                        files.append(d)
+                    else:
+                        keep.append(d)
+                dirs[:] = keep
+                for f in sorted(files):
+                    full = os.path.join(root, f)
+                    entries.append((name, os.path.relpath(full, src).replace(os.sep, "/"), full))
+        elif os.path.islink(path) and os.path.isdir(path):
+            # A symlinked identity folder: checked as one entry (inside SRC or not).
+            entries.append((name, name, path))
+        else:
+            skipped.append({"path": name, "reason": "outside_identity_folder", "detail": "file directly in SRC"})
+    return entries, skipped
+
+
+# ---------------------------------------------------------------------------------------------
+# build
+
+
+def _summary(counts):
+    if not len(counts):
+        return {"min": 0, "max": 0, "mean": 0.0, "median": 0.0, "p10": 0.0, "p90": 0.0}
+    c = np.asarray(counts, float)
+    return {
+        "min": int(c.min()),
+        "max": int(c.max()),
+        "mean": float(c.mean()),
+        "median": float(np.median(c)),
+        "p10": float(np.percentile(c, 10)),
+        "p90": float(np.percentile(c, 90)),
+    }
+
+
+def _write_shard(path, records, progress):
+    import tensorflow as tf
+
+    from tfface.data.tfrecord import serialize_example
+
+    written, skipped = 0, []
+    tmp = path + ".tmp"
+    with tf.io.TFRecordWriter(tmp) as writer:
+        for rec in records:
+            try:
+                with open(rec["abs"], "rb") as f:
+                    data = f.read(rec["bytes"] + 1)
+            except OSError as err:
+                data, detail = None, f"re-read failed: {err}"
+            else:
+                detail = "size or checksum differs from the checked file"
+            if data is None or len(data) != rec["bytes"] or zlib.crc32(data) != rec["crc"]:
+                skipped.append({"path": rec["path"], "reason": "changed_during_build", "detail": detail})
+            else:
+                writer.write(serialize_example(data, rec["label"], rec["identity"], rec["path"]))
+                written += 1
+            if progress is not None:
+                progress.update(1)
+    os.replace(tmp, path)
+    return written, skipped
+
+
+def build_tfrecords(
+    src,
+    out,
+    shards=None,
+    workers=None,
+    min_images=0,
+    max_pixels=DEFAULT_MAX_PIXELS,
+    max_bytes=DEFAULT_MAX_BYTES,
+    prefix="train",
+    seed=0,
+    overwrite=False,
+    progress=True,
+):
+    """Check every file under ``src`` and write the good ones as sharded TFRecords to ``out``
+    (``<prefix>-%05d-of-%05d.tfrecord``, ``labels.json``, ``stats.json``). Returns the stats dict.
+
+    ``shards=None`` picks about one shard per 1,000 images (at least 1, at most 1,024);
+    ``workers`` threads check and write (default: one per CPU); identities with fewer than
+    ``min_images`` valid images are dropped (their files are counted as skipped);
+    ``max_pixels`` bounds the header-declared size, ``max_bytes`` the file size; ``seed`` fixes
+    the spread of records over shards.
+    """
+    from tqdm.auto import tqdm
+
+    src, out = os.fspath(src), os.fspath(out)
+    if not os.path.isdir(src):
+        raise NotADirectoryError(f"source {src!r} is not a directory (expected one sub-folder per identity)")
+    src_real, out_real = os.path.realpath(src), os.path.realpath(out)
+    if _inside(out_real, src_real):
+        raise ValueError(f"output {out!r} is inside the source {src!r}; its shards would be read as images")
+    os.makedirs(out, exist_ok=True)
+    old = [f for f in os.listdir(out) if f.endswith(".tfrecord") or f in ("labels.json", "stats.json")]
+    if old:
+        if not overwrite:
+            raise FileExistsError(
+                f"{out!r} already holds a build ({', '.join(sorted(old)[:3])}...); pass overwrite=True / --overwrite"
+            )
+        for f in old:
+            os.remove(os.path.join(out, f))
+    workers = int(workers or os.cpu_count() or 1)
+    start = time.perf_counter()
+
+    entries, skipped = scan_source(src)
+    seen = len(entries) + len(skipped)
+    results = [None] * len(entries)
+    bar = tqdm(total=len(entries), desc="check", unit="img", disable=not progress, leave=False)
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        futures = {pool.submit(_check, e, src_real, max_pixels, max_bytes): i for i, e in enumerate(entries)}
+        for fut in concurrent.futures.as_completed(futures):
+            results[futures[fut]] = fut.result()
+            bar.update(1)
+    bar.close()
+
+    good = [r for r in results if "reason" not in r]
+    skipped += [r for r in results if "reason" in r]
+    per_identity = {}
+    for r in good:
+        per_identity.setdefault(r["identity"], []).append(r)
+    identities_seen = sorted({e[0] for e in entries})
+    threshold = max(int(min_images), 1)
+    dropped = {}
+    for name in identities_seen:
+        n = len(per_identity.get(name, []))
+        if n < threshold:
+            dropped[name] = n
+            for r in per_identity.pop(name, []):
+                skipped.append({"path": r["path"], "reason": "identity_below_min_images",
+                                "detail": f"{name} has {n} valid images < min_images={min_images}"})
+    labels = {name: i for i, name in enumerate(sorted(per_identity))}
+    records = [dict(r, label=labels[r["identity"]]) for name in sorted(per_identity) for r in per_identity[name]]
+    order = np.random.default_rng(seed).permutation(len(records))
+    records = [records[i] for i in order]
+
+    n_shards = int(shards) if shards else max(1, min(1024, -(-len(records) // 1000)))
+    if n_shards < 1:
+        raise ValueError(f"shards must be >= 1, got {shards}")
+    n_shards = min(n_shards, max(1, len(records)))
+    names = [f"{prefix}-{i:05d}-of-{n_shards:05d}.tfrecord" for i in range(n_shards)]
+    parts = np.array_split(np.arange(len(records)), n_shards)
+    bar = tqdm(total=len(records), desc="write", unit="img", disable=not progress, leave=False)
+    written = 0
+    with concurrent.futures.ThreadPoolExecutor(min(workers, n_shards)) as pool:
+        jobs = [pool.submit(_write_shard, os.path.join(out, name), [records[i] for i in part], bar)
+                for name, part in zip(names, parts)]
+        for job in jobs:
+            w, s = job.result()
+            written += w
+            skipped += s
+    bar.close()
+
+    skipped.sort(key=lambda r: r["path"])
+    reasons = {}
+    for r in skipped:
+        reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+    counts = [len(v) for v in per_identity.values()]
+    formats = {}
+    for r in records:
+        formats[r["format"]] = formats.get(r["format"], 0) + 1
+    stats = {
+        "source": os.path.abspath(src),
+        "seen": seen,
+        "written": written,
+        "skipped": dict(sorted(reasons.items())),
+        "skipped_files": skipped,
+        "identities": len(labels),
+        "images_per_identity": _summary(counts),
+        "dropped_identities": dropped,
+        "min_images": min_images,
+        "max_pixels": max_pixels,
+        "max_bytes": max_bytes,
+        "formats": dict(sorted(formats.items())),
+        "shards": names,
+        "seed": seed,
+    }
+    # The invariant the whole module is built around; a failure here is a bug, not bad input.
+    assert stats["written"] + len(skipped) == seen, (written, len(skipped), seen)
+    with open(os.path.join(out, "labels.json"), "w", encoding="utf-8") as f:
+        json.dump(labels, f, indent=1, sort_keys=True)
+    with open(os.path.join(out, "stats.json"), "w", encoding="utf-8") as f:
+        json.dump(stats, f, indent=1)
+    stats["elapsed_s"] = time.perf_counter() - start
+    return stats
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+def add_arguments(parser):
+    parser.add_argument("src", metavar="SRC", help="image folder: one sub-folder per identity")
+    parser.add_argument("out", metavar="OUT", help="output directory for shards, labels.json, stats.json")
+    parser.add_argument("--shards", type=int, default=None, help="number of shards (default: ~1 per 1,000 images)")
+    parser.add_argument("--workers", type=int, default=None, help="threads (default: one per CPU)")
+    parser.add_argument("--min-images", type=int, default=0, help="drop identities with fewer valid images")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help=f"largest header-declared width*height accepted (default {DEFAULT_MAX_PIXELS})")
+    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="largest file accepted, bytes")
+    parser.add_argument("--prefix", default="train", help="shard name prefix (default train)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the spread of records over shards")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing build in OUT")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args):
+    try:
+        stats = build_tfrecords(
+            args.src, args.out, shards=args.shards, workers=args.workers, min_images=args.min_images,
+            max_pixels=args.max_pixels, max_bytes=args.max_bytes, prefix=args.prefix, seed=args.seed,
+            overwrite=args.overwrite, progress=not args.no_progress,
+        )
+    except (ValueError, OSError) as err:
+        print(f"tfface build: {err}", file=sys.stderr)
+        return 2
+    ipi = stats["images_per_identity"]
+    print(
+        f"tfface build: seen {stats['seen']}, written {stats['written']} images of {stats['identities']} "
+        f"identities ({ipi['min']}-{ipi['max']} per identity, mean {ipi['mean']:.1f}) into "
+        f"{len(stats['shards'])} shards in {stats['elapsed_s']:.1f}s -> {args.out}"
+    )
+    skipped = sum(stats["skipped"].values())
+    if skipped:
+        reasons = ", ".join(f"{k} {v}" for k, v in stats["skipped"].items())
+        print(f"  skipped {skipped}: {reasons} (listed in {os.path.join(args.out, 'stats.json')})")
+    if stats["dropped_identities"]:
+        print(f"  dropped {len(stats['dropped_identities'])} identities below --min-images {stats['min_images']}")
+    return 0

@@ -1,0 +1,354 @@
+"""The ``tf.data`` input pipeline: TFRecord shards (or a plain image folder) -> batches of
+``(images float32 [0, 255] (B, H, W, 3), labels int32 (B,))``.
+
+Stages (training)::
+
+    shard files --shuffle(seed, epoch)--> parallel interleave of TFRecordDataset
+      --shuffle(buffer, seed, epoch)--> enumerate --parallel map: parse, decode,
+      [random crop], resize, [flip]--> batch --parallel map: float32, [colour]--> prefetch
+
+Reproducibility. Each epoch is its own sub-pipeline seeded by ``(seed, epoch)``, and each element
+carries a key ``(seed, epoch, position in the epoch)`` from which all its augmentation is drawn
+with stateless random ops. So with ``deterministic=True`` the order *and* the augmentation of
+every element are a function of the seed alone, and a run resumed at ``start_epoch=e`` sees
+exactly what the original run saw from epoch ``e`` on. With ``deterministic=False`` (default)
+parallel stages may hand elements out of order for speed; each image is still augmented the
+same way, only the batch composition varies.
+
+Distribution. :func:`distribute_dataset` wraps ``strategy.distribute_datasets_from_function``:
+each input pipeline reads its own shards (or every n-th record when there are fewer shards than
+pipelines), with the per-replica batch size from its ``tf.distribute.InputContext``.
+"""
+import glob
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfface.data.tfrecord import FEATURES
+
+AUTOTUNE = tf.data.AUTOTUNE
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+# Epoch index stride inside an element key: epochs never exceed 2**40 elements.
+_EPOCH_STRIDE = 2**40
+
+
+# ---------------------------------------------------------------------------------------------
+# sources
+
+
+def _tfrecord_files(source):
+    if isinstance(source, (list, tuple)):
+        files = [os.fspath(f) for f in source]
+        missing = [f for f in files if not os.path.isfile(f)]
+        if missing:
+            raise FileNotFoundError(f"TFRecord files not found: {missing[:5]}")
+        return sorted(files)
+    if os.path.isdir(source):
+        return sorted(glob.glob(os.path.join(source, "*.tfrecord")))
+    return sorted(glob.glob(source))
+
+
+def _folder_index(root):
+    """(paths, labels, names) of an image folder: identities = sorted sub-folders that hold at
+    least one image file, as ``tfface build`` labels them."""
+    names, paths, labels = [], [], []
+    for name in sorted(os.listdir(root)):
+        folder = os.path.join(root, name)
+        if not os.path.isdir(folder):
+            continue
+        files = []
+        for base, dirs, fs in os.walk(folder):
+            dirs.sort()
+            files += [os.path.join(base, f) for f in sorted(fs) if f.lower().endswith(IMAGE_EXTENSIONS)]
+        if files:
+            label = len(names)
+            names.append(name)
+            paths += files
+            labels += [label] * len(files)
+    return paths, labels, names
+
+
+def describe_source(source):
+    """``("tfrecord", files)`` or ``("folder", (paths, labels, names))``; raises a clear error
+    for anything else."""
+    if isinstance(source, (list, tuple)):
+        return "tfrecord", _tfrecord_files(source)
+    source = os.fspath(source)
+    files = _tfrecord_files(source)
+    if files:
+        return "tfrecord", files
+    if os.path.isdir(source):
+        paths, labels, names = _folder_index(source)
+        if paths:
+            return "folder", (paths, labels, names)
+        raise ValueError(
+            f"{source!r} holds neither *.tfrecord shards nor identity sub-folders with images "
+            f"({', '.join(IMAGE_EXTENSIONS)})"
+        )
+    raise FileNotFoundError(f"no TFRecord shards match {source!r} and it is not a directory")
+
+
+def num_classes(source):
+    """Number of classes of a source: ``len(labels.json)`` beside TFRecord shards, or the number
+    of identity folders with images in an image folder."""
+    kind, what = describe_source(source)
+    if kind == "folder":
+        return len(what[2])
+    folder = os.path.dirname(what[0])
+    path = os.path.join(folder, "labels.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path!r} not found: TFRecord shards need the labels.json written by tfface build")
+    with open(path, encoding="utf-8") as f:
+        return len(json.load(f))
+
+
+def labels_map(source):
+    """identity -> label of a source (``labels.json``, or the folder's sorted identities)."""
+    kind, what = describe_source(source)
+    if kind == "folder":
+        return {name: i for i, name in enumerate(what[2])}
+    with open(os.path.join(os.path.dirname(what[0]), "labels.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+# ---------------------------------------------------------------------------------------------
+# per-element work
+
+
+def _size(image_size):
+    if isinstance(image_size, int):
+        return (image_size, image_size)
+    h, w = image_size
+    return (int(h), int(w))
+
+
+def _element_fn(size, training, flip, random_crop):
+    """Per element: encoded bytes -> uint8 (H, W, 3), [random crop], resized, [flipped], and the
+    element's uniform draws for the batched colour augmentation, all from its key."""
+    crop = 0.9 if random_crop is True else float(random_crop or 0.0)
+    if random_crop and not 0.0 < crop < 1.0:
+        raise ValueError(f"random_crop must be True or a fraction in (0, 1), got {random_crop!r}")
+
+    def element(data, key):
+        image = _decode(data)
+        keys = tf.random.experimental.stateless_split(key, 2)
+        if training and crop:
+            shape = tf.shape(image)
+            ch = tf.cast(tf.round(tf.cast(shape[0], tf.float32) * crop), tf.int32)
+            cw = tf.cast(tf.round(tf.cast(shape[1], tf.float32) * crop), tf.int32)
+            image = tf.image.stateless_random_crop(image, tf.stack([ch, cw, 3]), seed=keys[0])
+        shape = tf.shape(image)
+        same = tf.logical_and(tf.equal(shape[0], size[0]), tf.equal(shape[1], size[1]))
+
+        def resize():
+            resized = tf.image.resize(image, size, method="bilinear", antialias=True)
+            return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+
+        # Resizing an image that already has the size would only cost time (and blur it).
+        image = tf.cond(same, lambda: image, resize)
+        image = tf.ensure_shape(image, [size[0], size[1], 3])
+        draws = tf.random.stateless_uniform([4], seed=keys[1])
+        if training and flip:
+            # On the uint8 image, and only when it flips: a third of the cost of a batched
+            # tf.where over float32.
+            image = tf.cond(draws[0] < 0.5, lambda: tf.reverse(image, axis=[1]), lambda: image)
+        return image, draws
+
+    return element
+
+
+def _batch_augment_fn(training, color_jitter):
+    """Per batch: uint8 images and each element's draws -> float32 [0, 255], colour-jittered
+    element by element, vectorised over the batch."""
+
+    def augment(images, draws):
+        images = tf.cast(images, tf.float32)
+        if training and color_jitter:
+            # Brightness +-12.5%, contrast and saturation factors in [0.8, 1.2], as
+            # tf.image.random_{brightness,contrast,saturation} would, per image.
+            u = draws[:, None, None, 1:]
+            images = images + (u[..., 0:1] * 2.0 - 1.0) * (0.125 * 255.0)
+            mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+            images = (images - mean) * (0.8 + 0.4 * u[..., 1:2]) + mean
+            gray = tf.reduce_sum(images * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
+            images = gray + (images - gray) * (0.8 + 0.4 * u[..., 2:3])
+            images = tf.clip_by_value(images, 0.0, 255.0)
+        return images
+
+    return augment
+
+
+def _decode(data):
+    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    return tf.ensure_shape(image, [None, None, 3])
+
+
+# ---------------------------------------------------------------------------------------------
+# the dataset
+
+
+def make_dataset(
+    source,
+    batch_size,
+    image_size,
+    training=True,
+    seed=None,
+    deterministic=False,
+    flip=True,
+    random_crop=False,
+    color_jitter=False,
+    shuffle_buffer=10000,
+    repeat=None,
+    drop_remainder=None,
+    input_context=None,
+    start_epoch=0,
+    cycle_length=16,
+    num_parallel_calls=AUTOTUNE,
+    prefetch=AUTOTUNE,
+):
+    """Batches of ``(images float32 (B, H, W, 3) in [0, 255], labels int32 (B,))``.
+
+    ``source``: a directory of ``*.tfrecord`` shards (from ``tfface build``), a glob pattern or
+    list of shard files, or an image folder (one sub-folder per identity; labels = sorted
+    folder names, the same as ``tfface build`` gives). ``image_size``: int or (H, W).
+
+    ``training=True`` shuffles (files and a ``shuffle_buffer`` of records, reseeded per epoch)
+    and augments: horizontal ``flip`` (default on), ``random_crop`` (True = 0.9 of each side,
+    or a fraction, then resized back) and ``color_jitter`` (brightness, contrast, saturation)
+    (both off by default). ``training=False`` reads every record once in file order, unaugmented.
+    ``repeat``: None = forever when training, once otherwise; an int = that many epochs.
+    ``drop_remainder``: default True when training. ``seed``: shuffle and augmentation seed
+    (random when None); ``deterministic=True`` fixes order and augmentation for a seed (needs a
+    seed when training). ``start_epoch``: resume at that epoch of the same seeded sequence.
+    ``input_context``: a ``tf.distribute.InputContext`` (see :func:`distribute_dataset`).
+    """
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    size = _size(image_size)
+    if min(size) < 1:
+        raise ValueError(f"image_size must be positive, got {image_size!r}")
+    if training and deterministic and seed is None:
+        raise ValueError("deterministic=True with training=True needs a seed (seed=None draws a random one)")
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (2**31 - 1))
+    seed = int(seed)
+    if repeat is None:
+        epochs = None if training else 1
+    elif repeat is True:
+        epochs = None
+    elif repeat is False:
+        epochs = 1
+    else:
+        epochs = int(repeat)
+        if epochs < 1:
+            raise ValueError(f"repeat must be None, a bool or an int >= 1, got {repeat!r}")
+    if drop_remainder is None:
+        drop_remainder = bool(training)
+
+    kind, what = describe_source(source)
+    pipelines, pipeline_id = 1, 0
+    if input_context is not None:
+        pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
+        # Different pipelines shuffle differently; they read different data anyway.
+        seed = seed + 1_000_003 * pipeline_id
+
+    if kind == "tfrecord":
+        files = what
+        shard_files = pipelines > 1 and len(files) >= pipelines
+        if shard_files:
+            files = files[pipeline_id::pipelines]
+        items = tf.constant(files)
+        labels = None
+    else:
+        paths, labels_list, _ = what
+        shard_files = pipelines > 1
+        if shard_files:
+            paths, labels_list = paths[pipeline_id::pipelines], labels_list[pipeline_id::pipelines]
+        items = tf.constant(paths)
+        labels = tf.constant(labels_list, tf.int32)
+    n_items = len(files) if kind == "tfrecord" else len(paths)
+    cycle = max(1, min(int(cycle_length), n_items))
+
+    def epoch_dataset(epoch):
+        epoch_seed = seed * 7919 + epoch
+        if kind == "tfrecord":
+            ds = tf.data.Dataset.from_tensor_slices(items)
+            if training:
+                ds = ds.shuffle(n_items, seed=epoch_seed, reshuffle_each_iteration=False)
+            parallel = {"num_parallel_calls": AUTOTUNE, "deterministic": bool(deterministic) or not training}
+            ds = ds.interleave(
+                lambda f: tf.data.TFRecordDataset(f, buffer_size=1 << 20),
+                cycle_length=cycle,
+                block_length=1,
+                **(parallel if cycle > 1 else {}),
+            )
+            if pipelines > 1 and not shard_files:
+                ds = ds.shard(pipelines, pipeline_id)
+            ds = ds.map(lambda r: (r, tf.constant(-1, tf.int32)))
+        else:
+            ds = tf.data.Dataset.from_tensor_slices((items, labels))
+        if training:
+            buffer = n_items if kind == "folder" else int(shuffle_buffer)
+            if buffer > 1:
+                ds = ds.shuffle(buffer, seed=epoch_seed + 1, reshuffle_each_iteration=False)
+        return ds.enumerate().map(
+            lambda i, x: (x[0], x[1], tf.stack([tf.constant(seed, tf.int64), epoch * _EPOCH_STRIDE + i]))
+        )
+
+    if epochs is None:
+        epochs_ds = tf.data.Dataset.counter(int(start_epoch))
+    else:
+        epochs_ds = tf.data.Dataset.range(int(start_epoch), int(start_epoch) + epochs)
+    ds = epochs_ds.flat_map(epoch_dataset)
+
+    element = _element_fn(size, training, flip, random_crop)
+    augment = _batch_augment_fn(training, color_jitter)
+
+    if kind == "tfrecord":
+
+        def load(record, _label, key):
+            ex = tf.io.parse_single_example(record, {"image": FEATURES["image"], "label": FEATURES["label"]})
+            image, draws = element(ex["image"], key)
+            return image, draws, tf.cast(ex["label"], tf.int32)
+
+    else:
+
+        def load(path, label, key):
+            image, draws = element(tf.io.read_file(path), key)
+            return image, draws, label
+
+    ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=bool(deterministic) or not training)
+    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+    ds = ds.map(lambda images, draws, labels: (augment(images, draws), labels),
+                num_parallel_calls=num_parallel_calls, deterministic=bool(deterministic) or not training)
+    if prefetch:
+        ds = ds.prefetch(prefetch)
+    options = tf.data.Options()
+    options.deterministic = bool(deterministic) or not training
+    # Sharding is done above, by file or by record; auto-sharding would shard a second time.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options)
+
+
+def dataset_fn(source, global_batch_size, image_size, **kwargs):
+    """A ``dataset_fn(input_context)`` for ``strategy.distribute_datasets_from_function``: each
+    replica gets ``input_context.get_per_replica_batch_size(global_batch_size)`` images."""
+
+    def fn(input_context):
+        per_replica = input_context.get_per_replica_batch_size(int(global_batch_size))
+        return make_dataset(source, per_replica, image_size, input_context=input_context, **kwargs)
+
+    return fn
+
+
+def distribute_dataset(strategy, source, global_batch_size, image_size, **kwargs):
+    """``strategy.distribute_datasets_from_function`` over :func:`make_dataset`: a distributed
+    dataset whose per-replica batches are ``global_batch_size / num_replicas``."""
+    if int(global_batch_size) % strategy.num_replicas_in_sync:
+        raise ValueError(
+            f"global_batch_size {global_batch_size} is not divisible by the "
+            f"{strategy.num_replicas_in_sync} replicas of {type(strategy).__name__}"
+        )
+    return strategy.distribute_datasets_from_function(dataset_fn(source, global_batch_size, image_size, **kwargs))

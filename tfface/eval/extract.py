@@ -1,0 +1,321 @@
+"""Batched embedding extraction for the evaluation protocols.
+
+``extract_embeddings(model_or_fn, images, ...)`` accepts
+
+* models: a Keras model (called with float32 images in [0, 255], as tfface backbones expect), a
+  ``.keras`` file, a SavedModel directory or a loaded SavedModel (its ``serving_default``
+  signature is fed uint8 images, the tfface export contract), or any callable
+  ``f(float32 images (B, H, W, 3) in [0, 255]) -> (B, D)``;
+* images: a numpy array ``(N, H, W, 3)`` (uint8, or float in [0, 255]), a list of file paths, a
+  list of encoded image bytes (what ``tfface.data.read_bin`` returns), or TFRecords (a
+  ``.tfrecord`` file, a glob pattern, or a directory of them, with the ``image`` feature of
+  ``tfface build``), read in file order.
+
+Decoding and resizing run in a ``tf.data`` pipeline; a tqdm bar shows progress. Flip test:
+``"none"``, ``"sum"`` (insightface: f(x) + f(flip(x))) or ``"concat"`` (facenet / the MML paper:
+[f(x), f(flip(x))], twice the dimension). With ``cache=DIR`` the result is stored as
+``DIR/embeddings-<hash>.npy``, the hash covering the model's weights (or ``cache_key``), the
+images and the options, so several protocols reuse one pass.
+"""
+import glob
+import hashlib
+import os
+
+import numpy as np
+
+FLIP_MODES = ("none", "sum", "concat")
+_CACHE_VERSION = b"tfface-embeddings-v1"
+
+
+# --- image sources -------------------------------------------------------------------------------
+
+def _tfrecord_files(source):
+    if os.path.isdir(source):
+        files = sorted(glob.glob(os.path.join(source, "*.tfrecord")))
+    else:
+        files = sorted(glob.glob(source))
+    return [f for f in files if os.path.isfile(f)]
+
+
+def _classify_source(images):
+    """-> (kind, payload, count or None)."""
+    if isinstance(images, np.ndarray):
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"images array must have shape (N, H, W, 3), got {images.shape}")
+        if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
+            raise ValueError(f"images array must be uint8 or float, got dtype {images.dtype}")
+        return "array", images, images.shape[0]
+    if isinstance(images, (str, os.PathLike)):
+        source = os.fspath(images)
+        files = _tfrecord_files(source)
+        if not files:
+            raise ValueError(f"images={source!r} is neither a .tfrecord file, a glob pattern of "
+                             "them nor a directory holding *.tfrecord files")
+        return "tfrecord", files, None
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise ValueError("images is an empty list")
+        if all(isinstance(x, (bytes, bytearray)) for x in images):
+            return "bytes", [bytes(x) for x in images], len(images)
+        if all(isinstance(x, (str, os.PathLike)) for x in images):
+            paths = [os.fspath(x) for x in images]
+            missing = [p for p in paths if not os.path.isfile(p)]
+            if missing:
+                raise ValueError(f"{len(missing)} image files do not exist, first: {missing[0]!r}")
+            return "paths", paths, len(paths)
+        raise ValueError("images list must hold only encoded bytes or only file paths, got "
+                         f"{sorted({type(x).__name__ for x in images})}")
+    raise ValueError("images must be a numpy array (N, H, W, 3), a list of paths, a list of "
+                     f"encoded bytes or a TFRecord path, got {type(images).__name__}")
+
+
+def _dataset(kind, payload, batch_size, image_size):
+    import tensorflow as tf
+
+    def decode(data):
+        img = tf.io.decode_image(data, channels=3, expand_animations=False)
+        img = tf.cast(img, tf.float32)
+        if image_size is not None:
+            img = tf.image.resize(img, image_size)
+        return img
+
+    if kind == "array":
+        n = payload.shape[0]
+
+        def gen():
+            for start in range(0, n, batch_size):
+                yield np.asarray(payload[start:start + batch_size], dtype=np.float32)
+
+        spec = tf.TensorSpec((None,) + payload.shape[1:], tf.float32)
+        ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
+        if image_size is not None and tuple(payload.shape[1:3]) != tuple(image_size):
+            ds = ds.map(lambda x: tf.image.resize(x, image_size))
+        return ds.prefetch(2)
+    if kind == "paths":
+        ds = tf.data.Dataset.from_tensor_slices(payload).map(tf.io.read_file)
+    elif kind == "bytes":
+        ds = tf.data.Dataset.from_tensor_slices(tf.constant(payload, dtype=tf.string))
+    else:
+        feature = {"image": tf.io.FixedLenFeature([], tf.string)}
+        ds = tf.data.TFRecordDataset(payload).map(
+            lambda s: tf.io.parse_single_example(s, feature)["image"])
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size).prefetch(2)
+
+
+# --- models --------------------------------------------------------------------------------------
+
+def _signature_parts(signature):
+    """(input name, input spec, output key) of a SavedModel signature."""
+    _, kwargs = signature.structured_input_signature
+    if len(kwargs) != 1:
+        raise ValueError(f"the SavedModel signature must take one image input, it takes "
+                         f"{sorted(kwargs)}")
+    name, spec = next(iter(kwargs.items()))
+    outputs = signature.structured_outputs
+    if "embeddings" in outputs:
+        key = "embeddings"
+    elif len(outputs) == 1:
+        key = next(iter(outputs))
+    else:
+        raise ValueError(f"the SavedModel signature has outputs {sorted(outputs)}; expected "
+                         "'embeddings'")
+    return name, spec, key
+
+
+def _resolve_model(model_or_fn):
+    """-> (fn(float32 batch) -> (B, D) numpy, expected (H, W) or None, fingerprint fn or None)."""
+    import keras
+    import tensorflow as tf
+
+    model = model_or_fn
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if path.endswith(".keras") and os.path.isfile(path):
+            model = keras.saving.load_model(path, compile=False)
+        elif os.path.isfile(os.path.join(path, "saved_model.pb")):
+            loaded = tf.saved_model.load(path)
+            return _resolve_saved_model(loaded, lambda: _hash_files(_all_files(path)))
+        else:
+            raise ValueError(f"model={path!r} is neither a .keras file nor a SavedModel "
+                             "directory (with saved_model.pb)")
+    if isinstance(model, keras.Model) or isinstance(model, keras.layers.Layer):
+        size = None
+        try:
+            shape = model.input_shape
+            if isinstance(shape, (list, tuple)) and len(shape) == 4 and shape[1] and shape[2]:
+                size = (int(shape[1]), int(shape[2]))
+        except (AttributeError, ValueError):
+            size = None
+        call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        return (lambda x: _to_numpy(call(x))), size, lambda: _hash_keras(model)
+    if hasattr(model, "signatures") and "serving_default" in getattr(model, "signatures", {}):
+        return _resolve_saved_model(model, None)
+    if callable(model):
+        return (lambda x: _to_numpy(model(x))), None, None
+    raise ValueError("model_or_fn must be a keras Model, a .keras file, a SavedModel (path or "
+                     f"loaded) or a callable, got {type(model_or_fn).__name__}")
+
+
+def _resolve_saved_model(loaded, fingerprint):
+    import tensorflow as tf
+
+    signature = loaded.signatures["serving_default"]
+    name, spec, key = _signature_parts(signature)
+    size = None
+    if spec.shape.rank == 4 and spec.shape[1] and spec.shape[2]:
+        size = (int(spec.shape[1]), int(spec.shape[2]))
+
+    def fn(x):
+        # The export contract takes uint8 images.
+        x = tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), spec.dtype)
+        return _to_numpy(signature(**{name: x})[key])
+
+    return fn, size, fingerprint
+
+
+def _to_numpy(out):
+    if isinstance(out, dict):
+        if "embeddings" in out:
+            out = out["embeddings"]
+        elif len(out) == 1:
+            out = next(iter(out.values()))
+        else:
+            raise ValueError(f"the model returned outputs {sorted(out)}; expected 'embeddings'")
+    out = np.asarray(out)
+    if out.ndim != 2:
+        raise ValueError(f"the model must return (batch, dim) embeddings, got shape {out.shape}")
+    return out.astype(np.float32, copy=False)
+
+
+# --- cache keys ----------------------------------------------------------------------------------
+
+def _all_files(path):
+    out = []
+    for root, _, files in os.walk(path):
+        out.extend(os.path.join(root, f) for f in files)
+    return sorted(out)
+
+
+def _hash_files(files):
+    h = hashlib.sha256()
+    for f in files:
+        h.update(os.fsencode(f))
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _hash_keras(model):
+    h = hashlib.sha256(type(model).__name__.encode())
+    for w in model.weights:
+        value = np.asarray(w.numpy())
+        h.update(w.path.encode() if hasattr(w, "path") else w.name.encode())
+        h.update(str(value.shape).encode() + str(value.dtype).encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()
+
+
+def _hash_images(kind, payload):
+    h = hashlib.sha256(kind.encode())
+    if kind == "array":
+        h.update(str(payload.shape).encode() + str(payload.dtype).encode())
+        h.update(np.ascontiguousarray(payload).tobytes())
+    elif kind == "bytes":
+        for b in payload:
+            h.update(len(b).to_bytes(8, "little"))
+            h.update(b)
+    else:
+        # Paths and TFRecord files: name, size and modification time (not the content, which
+        # could be gigabytes); a rewritten file gets a new mtime.
+        for p in payload:
+            st = os.stat(p)
+            h.update(f"{os.path.abspath(p)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+# --- main entry ----------------------------------------------------------------------------------
+
+def extract_embeddings(model_or_fn, images, batch_size=64, image_size=None, flip="none",
+                       cache=None, progress=True, cache_key=None):
+    """Embeddings ``(N, D)`` float32 (``(N, 2D)`` with ``flip="concat"``) of ``images``, in order.
+
+    ``image_size``: ``(H, W)`` or an int; images are resized (bilinear) to it. When None, the
+    model's fixed input size is used if it has one, else the images must share one size.
+    ``cache``: a directory; the result is loaded from / saved to ``DIR/embeddings-<hash>.npy``.
+    For a plain callable the model cannot be fingerprinted: pass ``cache_key`` (any string that
+    changes whenever the function does) to use the cache. Embeddings are returned as the model
+    gives them (not normalised): the protocols normalise.
+    """
+    import tensorflow as tf
+
+    if flip not in FLIP_MODES:
+        raise ValueError(f"flip must be one of {FLIP_MODES}, got {flip!r}")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(image_size, (int, np.integer)):
+        image_size = (int(image_size), int(image_size))
+    elif image_size is not None:
+        image_size = tuple(int(v) for v in image_size)
+        if len(image_size) != 2:
+            raise ValueError(f"image_size must be an int or (height, width), got {image_size}")
+    kind, payload, count = _classify_source(images)
+    fn, model_size, fingerprint = _resolve_model(model_or_fn)
+    if image_size is None:
+        image_size = model_size
+
+    path = None
+    if cache is not None:
+        if cache_key is not None:
+            model_id = f"key:{cache_key}"
+        elif fingerprint is not None:
+            model_id = fingerprint()
+        else:
+            raise ValueError("cache needs a model fingerprint: this model is a plain callable "
+                             "(or a loaded SavedModel object), so pass cache_key='...'")
+        h = hashlib.sha256(_CACHE_VERSION)
+        h.update(model_id.encode())
+        h.update(_hash_images(kind, payload).encode())
+        h.update(f"|flip={flip}|size={image_size}".encode())
+        os.makedirs(cache, exist_ok=True)
+        path = os.path.join(cache, f"embeddings-{h.hexdigest()[:24]}.npy")
+        if os.path.isfile(path):
+            return np.load(path)
+
+    ds = _dataset(kind, payload, batch_size, image_size)
+    from tqdm.auto import tqdm
+
+    total = None if count is None else -(-count // batch_size)
+    bar = tqdm(total=total, disable=not progress, desc="embeddings", unit="batch", leave=False)
+    out = []
+    done = 0
+    iterator = iter(ds)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            break
+        except tf.errors.InvalidArgumentError as err:
+            raise ValueError(f"could not decode or batch the images after image {done} (an image "
+                             "that is not an image, or images of different sizes without "
+                             f"image_size): {err.message.splitlines()[0]}") from None
+        emb = fn(batch)
+        if flip != "none":
+            flipped = fn(tf.reverse(batch, axis=[2]))
+            emb = emb + flipped if flip == "sum" else np.concatenate([emb, flipped], axis=1)
+        if emb.shape[0] != batch.shape[0]:
+            raise ValueError(f"the model returned {emb.shape[0]} embeddings for a batch of "
+                             f"{batch.shape[0]} images")
+        out.append(emb)
+        done += batch.shape[0]
+        bar.update(1)
+    bar.close()
+    if not out:
+        raise ValueError("images yielded no image")
+    result = np.concatenate(out, axis=0)
+    if path is not None:
+        tmp = path + ".tmp.npy"
+        np.save(tmp, result)
+        os.replace(tmp, path)
+    return result

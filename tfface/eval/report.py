@@ -1,0 +1,132 @@
+"""Reports of evaluation results: a text table, a JSON file and a ROC plot (PNG).
+
+``results`` is ``{set name: result dict}`` as returned by :func:`tfface.eval.verify` or
+:func:`tfface.eval.identify`.
+"""
+import json
+import math
+import os
+
+import numpy as np
+
+
+def _fmt_far(f):
+    return f"{f:.0e}".replace("e-0", "e-")
+
+
+def _pct(x):
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}"
+
+
+def format_table(results):
+    """A fixed-width table: one row per set; accuracy ± std (k-fold), AUC, EER and TAR@FAR for
+    verification; rank-k and TAR@FAR for identification. Percentages; "n/a" where a FAR cannot
+    be measured on the set."""
+    fars = sorted({f for r in results.values() for f in r.get("tar_at_far", {})}, reverse=True)
+    ranks = sorted({k for r in results.values() for k in r.get("cmc", {})})
+    header = ["set", "pairs/queries", "accuracy", "AUC", "EER"]
+    header += [f"rank-{k}" for k in ranks]
+    header += [f"TAR@{_fmt_far(f)}" for f in fars]
+    rows = []
+    for name, r in results.items():
+        n = r.get("num_pairs", r.get("num_queries", ""))
+        acc = (f"{100 * r['accuracy']:.2f}±{100 * r['accuracy_std']:.2f}"
+               if "accuracy" in r else "")
+        row = [name, str(n), acc,
+               _pct(r["auc"]) if "auc" in r else "",
+               _pct(r["eer"]) if "eer" in r else ""]
+        row += [_pct(r["cmc"][k]) if k in r.get("cmc", {}) else "" for k in ranks]
+        row += [_pct(r["tar_at_far"].get(f)) if f in r.get("tar_at_far", {}) else ""
+                for f in fars]
+        rows.append(row)
+    keep = [i for i in range(len(header)) if i < 2 or any(row[i] for row in rows)]
+    header = [header[i] for i in keep]
+    rows = [[row[i] for i in keep] for row in rows]
+    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def to_jsonable(obj, max_array=100000):
+    """Plain JSON types: numpy scalars/arrays to Python, NaN to null, float keys to strings,
+    the ROC as {"fpr", "tpr", "thresholds"} lists (inf thresholds to null)."""
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            key = k if isinstance(k, str) else (repr(float(k)) if isinstance(k, float) else str(k))
+            if k == "roc" and isinstance(v, (tuple, list)) and len(v) == 3:
+                v = {"fpr": v[0], "tpr": v[1], "thresholds": v[2]}
+            out[key] = to_jsonable(v, max_array)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v, max_array) for v in obj]
+    if isinstance(obj, np.ndarray):
+        if obj.size > max_array:
+            return {"omitted_array_of_shape": list(obj.shape)}
+        return to_jsonable(obj.tolist(), max_array)
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json(results, path, **extra):
+    """Write ``{"results": results, **extra}`` as JSON (see :func:`to_jsonable`)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(to_jsonable({**extra, "results": results}), fh, indent=2, allow_nan=False)
+    return path
+
+
+def roc_figure(results, title="ROC"):
+    """A matplotlib Figure of the ROC curves (TAR against FAR, log-scaled FAR) of every result
+    that has a ``roc``. Selects the non-interactive Agg backend (only when called)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 4.5), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    lowest = 1.0
+    for name, r in results.items():
+        if "roc" not in r:
+            continue
+        fpr, tpr = np.asarray(r["roc"][0]), np.asarray(r["roc"][1])
+        keep = fpr > 0  # log axis
+        if keep.any():
+            lowest = min(lowest, fpr[keep].min())
+        label = name
+        if "auc" in r:
+            label += f" (AUC {r['auc']:.4f})"
+        ax.step(fpr[keep], tpr[keep], where="post", label=label)
+    ax.set_xscale("log")
+    ax.set_xlim(max(lowest, 1e-6), 1.0)
+    ax.set_ylim(0.0, 1.01)
+    ax.set_xlabel("false accept rate")
+    ax.set_ylabel("true accept rate")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_roc(results, path, title="ROC"):
+    """Save the ROC figure of :func:`roc_figure` as a PNG at ``path``; returns the path."""
+    fig = roc_figure(results, title)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def roc_png_bytes(results, title="ROC"):
+    """The ROC figure as PNG bytes (for TensorBoard)."""
+    import io
+
+    buf = io.BytesIO()
+    roc_figure(results, title).savefig(buf, format="png")
+    return buf.getvalue()

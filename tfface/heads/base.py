@@ -1,0 +1,161 @@
+"""``MarginHead``: the base class of every classification head.
+
+A head maps embeddings ``(B, D)`` (and, in training, integer labels ``(B,)``) to float32 logits
+``(B, C)`` for ``SparseCategoricalCrossentropy(from_logits=True)``. The base owns the class
+weights ``kernel (D, C)``, the validation of the inputs and the float32/mixed-precision rules;
+subclasses only implement ``plain_logits`` (no labels: no margin, no state update) and
+``margin_logits`` (labels known).
+"""
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfface.heads import margins
+
+
+@keras.saving.register_keras_serializable(package="tfface")
+class MarginHead(keras.layers.Layer):
+    """Base class of the heads: class weights ``kernel (D, C)``, input checks, float32 logits.
+
+    Args:
+        num_classes: number of identities ``C`` (a positive integer).
+    """
+
+    def __init__(self, num_classes, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or (
+            num_classes < 1
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: num_classes must be a positive integer, got {num_classes!r}"
+            )
+        self.num_classes = int(num_classes)
+        # XLA compiles tf.debugging assertions to no-ops, so under jit_compile an out-of-range
+        # label would surface as a NaN loss instead of an error. Declaring the head not
+        # XLA-compatible makes Keras' jit_compile="auto" keep the checks; compile(...,
+        # jit_compile=True) still forces XLA (and then drops them).
+        self.supports_jit = False
+
+    # -- weights ------------------------------------------------------------------------------
+
+    def build(self, embeddings_shape, labels_shape=None):
+        if len(embeddings_shape) != 2 or embeddings_shape[-1] is None:
+            raise ValueError(
+                f"{type(self).__name__}: embeddings must have shape (batch, embedding_dim) with a "
+                f"known embedding_dim, got shape {tuple(embeddings_shape)}"
+            )
+        # The kernel stays float32 under mixed precision (autocast=False): norms and the margin
+        # maths need its full precision; `margins.cosine` casts only the matmul operands.
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(int(embeddings_shape[-1]), self.num_classes),
+            initializer="glorot_uniform",
+            autocast=False,
+        )
+        self.build_state()
+
+    def build_state(self):
+        """Create extra weights (biases, non-trainable state). Called at the end of ``build``."""
+
+    # -- call ---------------------------------------------------------------------------------
+
+    def call(self, embeddings, labels=None, training=None):
+        embeddings = self._check_embeddings(embeddings)
+        if labels is None:
+            return self.plain_logits(embeddings)
+        labels = self._check_labels(labels, embeddings)
+        return self.margin_logits(embeddings, labels, training=bool(training))
+
+    def plain_logits(self, embeddings):
+        """Logits without margin and without state update (inference, ``labels=None``)."""
+        raise NotImplementedError
+
+    def margin_logits(self, embeddings, labels, training):
+        """Logits with the head's margin for validated int32 ``labels`` ``(B,)``."""
+        raise NotImplementedError
+
+    def cosine(self, embeddings):
+        """``cos θ`` between the embeddings and every class weight, float32 ``(B, C)``."""
+        return margins.cosine(embeddings, self.kernel, self.compute_dtype)
+
+    def monitored(self):
+        """State worth logging, ``{name: scalar tensor}`` (empty for stateless heads)."""
+        return {}
+
+    def compute_output_shape(self, embeddings_shape, labels_shape=None):
+        return (embeddings_shape[0], self.num_classes)
+
+    def compute_output_spec(self, embeddings, labels=None, training=None):
+        return keras.KerasTensor((embeddings.shape[0], self.num_classes), dtype="float32")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_classes": self.num_classes})
+        return config
+
+    # -- input checks -------------------------------------------------------------------------
+
+    def _check_embeddings(self, embeddings):
+        shape = embeddings.shape
+        if shape.rank is not None and shape.rank != 2:
+            raise ValueError(
+                f"{type(self).__name__}: embeddings must have shape (batch, embedding_dim), got "
+                f"shape {tuple(shape)}"
+            )
+        dim = self.kernel.shape[0]
+        if shape.rank == 2 and shape[-1] is not None and shape[-1] != dim:
+            raise ValueError(
+                f"{type(self).__name__}: embeddings have dimension {shape[-1]}, but the head was "
+                f"built for embedding_dim={dim}"
+            )
+        return embeddings
+
+    def _check_labels(self, labels, embeddings):
+        name = type(self).__name__
+        labels = tf.convert_to_tensor(labels)
+        if not labels.dtype.is_integer:
+            raise TypeError(
+                f"{name}: labels must be integer class indices, got dtype {labels.dtype.name}"
+            )
+        rank = labels.shape.rank
+        if rank == 2 and labels.shape[-1] == 1:
+            labels = tf.squeeze(labels, axis=-1)
+        elif rank is None or rank != 1:
+            raise ValueError(
+                f"{name}: labels must have shape (batch,) or (batch, 1), got shape "
+                f"{tuple(labels.shape) if rank is not None else 'of unknown rank'}"
+            )
+        labels = tf.cast(labels, tf.int32)
+
+        batch, label_batch = embeddings.shape[0], labels.shape[0]
+        if batch is not None and label_batch is not None and batch != label_batch:
+            raise ValueError(
+                f"{name}: got {label_batch} labels for a batch of {batch} embeddings"
+            )
+        expected = f"expected 0 <= label < num_classes={self.num_classes}"
+        if tf.executing_eagerly():
+            values = labels.numpy()
+            bad = values[(values < 0) | (values >= self.num_classes)]
+            if bad.size:
+                raise ValueError(
+                    f"{name}: label(s) out of range: {bad[:10].tolist()}"
+                    f"{' ...' if bad.size > 10 else ''}; {expected}"
+                )
+            return labels
+        # Graph mode: the same message from a runtime assertion, raised before any gather on the
+        # bad index can fail with a less helpful error.
+        in_range = (labels >= 0) & (labels < self.num_classes)
+        checks = [
+            tf.debugging.Assert(
+                tf.reduce_all(in_range),
+                [f"{name}: label(s) out of range:", tf.boolean_mask(labels, ~in_range), expected],
+                summarize=10,
+            ),
+            tf.debugging.assert_equal(
+                tf.shape(labels)[0],
+                tf.shape(embeddings)[0],
+                message=f"{name}: the number of labels differs from the number of embeddings",
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.identity(labels)

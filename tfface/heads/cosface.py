@@ -1,0 +1,32 @@
+"""CosFace / AM-Softmax (Wang et al., 2018): additive cosine margin ``s·(cos θ_y − m)``."""
+import keras
+
+from tfface.heads import margins
+from tfface.heads.base import MarginHead
+
+
+@keras.saving.register_keras_serializable(package="tfface")
+class CosFace(MarginHead):
+    """Target logit ``s·(cos θ_y − m)``, others ``s·cos θ_j``.
+
+    Args:
+        num_classes: number of identities.
+        scale: ``s``.
+        margin: additive cosine margin ``m``.
+    """
+
+    def __init__(self, num_classes, scale=64.0, margin=0.35, **kwargs):
+        super().__init__(num_classes, **kwargs)
+        self.scale = float(scale)
+        self.margin = float(margin)
+
+    def plain_logits(self, embeddings):
+        return self.scale * self.cosine(embeddings)
+
+    def margin_logits(self, embeddings, labels, training):
+        return margins.cosface_logits(self.cosine(embeddings), labels, self.scale, self.margin)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"scale": self.scale, "margin": self.margin})
+        return config

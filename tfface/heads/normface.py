@@ -1,0 +1,29 @@
+"""NormFace (Wang et al., 2017): scaled cosine logits ``s·cos θ`` without margin."""
+import keras
+
+from tfface.heads.base import MarginHead
+
+
+@keras.saving.register_keras_serializable(package="tfface")
+class NormFace(MarginHead):
+    """``s·cos θ_j`` for every class: normalised embeddings and class weights, no margin.
+
+    Args:
+        num_classes: number of identities.
+        scale: ``s``, the fixed norm of the logits.
+    """
+
+    def __init__(self, num_classes, scale=64.0, **kwargs):
+        super().__init__(num_classes, **kwargs)
+        self.scale = float(scale)
+
+    def plain_logits(self, embeddings):
+        return self.scale * self.cosine(embeddings)
+
+    def margin_logits(self, embeddings, labels, training):
+        return self.plain_logits(embeddings)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"scale": self.scale})
+        return config

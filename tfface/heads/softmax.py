@@ -1,0 +1,44 @@
+"""Softmax: the plain fully connected classifier ``x·W + b`` (the baseline of every paper)."""
+import keras
+import tensorflow as tf
+
+from tfface.heads.base import MarginHead
+
+
+@keras.saving.register_keras_serializable(package="tfface")
+class Softmax(MarginHead):
+    """Plain fully connected logits ``x·W + b`` (no normalisation, no margin).
+
+    Args:
+        num_classes: number of identities.
+        use_bias: add a per-class bias ``b``.
+    """
+
+    def __init__(self, num_classes, use_bias=True, **kwargs):
+        super().__init__(num_classes, **kwargs)
+        self.use_bias = bool(use_bias)
+
+    def build_state(self):
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias", shape=(self.num_classes,), initializer="zeros", autocast=False
+            )
+
+    def plain_logits(self, embeddings):
+        # The matmul runs in the compute dtype (float16 under mixed precision); the logits and
+        # the bias are float32.
+        logits = tf.cast(
+            tf.matmul(embeddings, tf.cast(self.kernel, embeddings.dtype)), tf.float32
+        )
+        if self.bias is not None:
+            logits = logits + self.bias
+        return logits
+
+    def margin_logits(self, embeddings, labels, training):
+        return self.plain_logits(embeddings)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"use_bias": self.use_bias})
+        return config
