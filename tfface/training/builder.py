@@ -397,6 +397,10 @@ def build(
 
     seed = recipe["seed"]
     keras.utils.set_random_seed(seed)
+    # Keras' initialisers and dropout draw from the seeds set above. TensorFlow's global seed is
+    # cleared again: the input pipeline seeds itself per (seed, epoch), and tf.data's
+    # shuffle(seed=<tensor>) fails while a global seed is set.
+    tf.random.set_seed(None)
     if recipe["deterministic"]:
         if recipe["jit_compile"]:
             raise RecipeError("jit_compile and deterministic cannot both be on: Keras disables XLA under op determinism")

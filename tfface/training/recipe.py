@@ -35,7 +35,7 @@ DEFAULTS = {
         "val": [],
         "synthetic": {},
     },
-    "backbone": {"name": None, "embedding_size": 512},
+    "backbone": {"name": None},
     "head": {"class": None},
     "loss": {"class": "SparseCategoricalCrossentropy"},
     "aux_losses": {},
