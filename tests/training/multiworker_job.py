@@ -23,12 +23,12 @@ def train(strategy):
     import tensorflow as tf
 
     from tfface.training import FaceModel
-    from standins import CosHead
+    from tfface.heads import CosFace
 
     with strategy.scope():
         inputs = keras.Input((6,))
         outputs = keras.layers.Dense(4, kernel_initializer=keras.initializers.GlorotUniform(7), name="fc")(inputs)
-        head = CosHead(5, scale=4.0, margin=0.2)
+        head = CosFace(5, scale=4.0, margin=0.2)
         model = FaceModel(keras.Model(inputs, outputs), head, weight_decay=5e-3)
         head.kernel.assign(np.random.default_rng(11).normal(size=(4, 5)).astype("float32"))
         model.compile(keras.optimizers.SGD(0.3, momentum=0.9))

@@ -22,8 +22,6 @@ from tfface.training.model import FaceModel
 from tfface.training.recipe import RecipeError, load_recipe
 from tfface.training.schedules import StepDecay, StepWeight
 
-_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
 
 class DataError(ValueError):
     """The training data does not fit the recipe (labels >= num_classes, no examples)."""
@@ -207,56 +205,37 @@ def _policy(name):
 # data
 
 
-def _is_tfrecord_source(source):
-    if os.path.isdir(source):
-        return bool(tf.io.gfile.glob(os.path.join(source, "*.tfrecord*")))
-    return bool(tf.io.gfile.glob(source))
-
-
 def data_exists(source):
     if os.path.isdir(source):
         return True
     return bool(tf.io.gfile.glob(source))
 
 
-def count_examples(source):
-    """Number of training examples: ``stats.json`` of a TFRecord directory (``written``) or
-    the image files of an image folder; None when unknown."""
-    if os.path.isdir(source):
-        stats = os.path.join(source, "stats.json")
-        if os.path.isfile(stats):
-            with open(stats) as f:
-                written = json.load(f).get("written")
-            if isinstance(written, int):
-                return written
-        if not _is_tfrecord_source(source):
-            count = 0
-            for _, _, files in os.walk(source):
-                count += sum(1 for f in files if f.lower().endswith(_IMAGE_EXTENSIONS))
-            return count
-    return None
-
-
-def max_label(source):
-    """The largest label the data can hold, read cheaply: ``labels.json`` of a TFRecord
-    directory, or the number of identity folders − 1 of an image folder; None when unknown."""
-    if not os.path.isdir(source):
-        return None
-    labels = os.path.join(source, "labels.json")
-    if os.path.isfile(labels):
-        with open(labels) as f:
-            values = list(json.load(f).values())
-        return max(values) if values else None
-    if not _is_tfrecord_source(source):
-        folders = [d for d in os.listdir(source) if os.path.isdir(os.path.join(source, d))]
-        return len(folders) - 1 if folders else None
-    return None
-
-
-def data_num_classes(source):
+def describe_data(source):
+    """``(num_examples or None, largest label or None, num_classes)`` of a training source, read
+    cheaply: the image folder's index, or ``stats.json``/``labels.json`` beside TFRecord shards."""
     from tfface.data import pipeline
 
-    return int(pipeline.num_classes(source))
+    try:
+        kind, what = pipeline.describe_source(source)
+    except ValueError as err:
+        raise DataError(f"data.train: {err}") from None
+    if kind == "folder":
+        paths, labels, names = what
+        return len(paths), (max(labels) if labels else None), len(names)
+    folder = os.path.dirname(what[0])
+    classes = pipeline.num_classes(source)
+    with open(os.path.join(folder, "labels.json")) as f:
+        values = list(json.load(f).values())
+    largest = max(values) if values else None
+    examples = None
+    stats = os.path.join(folder, "stats.json")
+    if os.path.isfile(stats):
+        with open(stats) as f:
+            written = json.load(f).get("written")
+        if isinstance(written, int):
+            examples = written
+    return examples, largest, classes
 
 
 def _dataset_kwargs(make_dataset, spec):
@@ -359,12 +338,12 @@ def build(
                 "sub-folder per identity)"
             )
     classes = num_classes or data["num_classes"]
+    examples = None
     if check_data:
-        found = data_num_classes(source)
-        top = max_label(source)
+        examples, largest, found = describe_data(source)
         if classes is None:
             classes = found
-        largest = max(v for v in (found - 1, top) if v is not None)
+        largest = max(v for v in (found - 1, largest) if v is not None)
         if largest >= classes:
             raise DataError(
                 f"data.train {source!r} has labels up to {largest} but num_classes is {classes}: "
@@ -377,21 +356,18 @@ def build(
         raise RecipeError(f"num_classes must be an int >= 2, got {classes!r}")
 
     spe = steps_per_epoch or recipe["steps_per_epoch"]
-    if spe is None and check_data:
-        examples = count_examples(source)
-        if examples is not None:
-            spe = examples // batch
-            if spe == 0:
-                raise DataError(f"data.train {source!r} holds {examples} examples, fewer than one batch of {batch}")
+    if spe is None and examples is not None:
+        spe = examples // batch
+        if spe == 0:
+            raise DataError(f"data.train {source!r} holds {examples} examples, fewer than one batch of {batch}")
     if spe is None:
-        if recipe["epochs"] is not None or recipe["schedule"]["unit"] == "epoch":
-            if check_data:
-                raise RecipeError(
-                    f"steps_per_epoch unknown for {source!r} (no stats.json): set steps_per_epoch"
-                )
-            spe = 1000
-        else:
-            spe = 1000
+        if check_data and (recipe["epochs"] is not None or recipe["schedule"]["unit"] == "epoch"):
+            raise RecipeError(
+                f"steps_per_epoch unknown for {source!r} (no stats.json beside the shards): set "
+                "steps_per_epoch"
+            )
+        # Without data (check_data=False) epochs are nominal: 1000 steps.
+        spe = 1000
     total = steps or recipe["steps"] or recipe["epochs"] * spe
     epochs = math.ceil(total / spe)
 
@@ -435,7 +411,7 @@ def build(
     }
     make_fn = None
     if check_data:
-        make_fn = _dataset_factory(data_spec, classes, recipe["deterministic"])
+        make_fn = _dataset_factory(data_spec, examples)
         _check_first_batch(make_fn(0), classes, source)
     return TrainingRun(
         recipe=recipe, strategy=strategy, model=model, optimizer=model.optimizer, num_classes=classes,
@@ -444,23 +420,39 @@ def build(
     )
 
 
-def _dataset_factory(spec, num_classes, deterministic):
+def _dataset_factory(spec, examples):
+    """``make(start_step)``: the global-batch stream positioned after ``start_step`` batches.
+
+    The pipeline is a concatenation of data epochs of ``examples`` elements, cut into batches.
+    Batch ``s`` starts at element ``s·B`` = data epoch ``e`` plus ``offset``; the pipeline starts
+    at epoch ``e`` (``start_epoch``, no replay of earlier epochs). Deterministic runs then drop the
+    ``offset`` elements (at most one epoch of reading) so they continue exactly; other runs start a
+    fresh order (seed keyed on the step) at that epoch.
+    """
     from tfface.data import make_dataset
 
     kwargs = _dataset_kwargs(make_dataset, spec)
+    batch = spec["batch_size"]
+    deterministic = spec["deterministic"]
 
     def make(start_step):
-        # Deterministic runs replay the same order and skip the consumed batches (exact, costs a
-        # pass over them); other runs draw a fresh order keyed on the resume step.
+        consumed = int(start_step) * batch
+        if examples:
+            epoch, offset = divmod(consumed, examples)
+        else:
+            epoch, offset = 0, consumed
         seed = spec["seed"] if deterministic else spec["seed"] + int(start_step)
         ds = make_dataset(
-            spec["source"], spec["batch_size"], spec["image_size"], training=True, seed=seed,
-            deterministic=deterministic, **kwargs,
+            spec["source"], batch, spec["image_size"], training=True, seed=seed,
+            deterministic=deterministic, start_epoch=epoch, **kwargs,
         )
         if ds.cardinality() != tf.data.INFINITE_CARDINALITY:
             ds = ds.repeat()
-        if deterministic and start_step:
-            ds = ds.skip(int(start_step))
+        if deterministic and offset:
+            if offset % batch == 0:
+                ds = ds.skip(offset // batch)
+            else:
+                ds = ds.unbatch().skip(offset).batch(batch, drop_remainder=True)
         options = tf.data.Options()
         # DATA sharding gives every worker its slice of each global batch, so a multi-worker
         # step sees the same examples as one process would.

@@ -22,11 +22,11 @@ variable named ``*kernel``) and to the head's class weights ``head.kernel``; bat
 parameters, biases and PReLU slopes are not decayed (facenet's slim code and the CurricularFace
 official code exclude batch-norm; facenet regularises weights only, not biases).
 
-Each per-replica loss is reduced over the replica's batch by the model itself (mean of the
-per-sample values, or the value as returned for batch-level losses) and then divided by the
-number of replicas. Keras' own ``Loss.__call__`` only applies that division to per-sample losses,
-which would double the gradient of a batch-level loss (Range, Marginal, Minimum Margin, OHEM) on
-two replicas.
+Distribution follows Keras' convention: a loss called in a replica returns that replica's share
+of the global-batch value (``Loss.__call__`` divides per-sample means by the number of replicas;
+tfface's batch-level losses — Range, Marginal, Minimum Margin, OHEM — gather the global batch and
+divide themselves). The model divides its own terms (weight decay, layer losses) the same way.
+Logged values are the global-batch values.
 """
 import inspect
 
@@ -79,21 +79,6 @@ def _resolve_logits_loss(loss):
         kwargs = {"from_logits": True} if "from_logits" in params else {}
         return keras.losses.LossFunctionWrapper(loss, name=getattr(loss, "__name__", None), **kwargs)
     raise ValueError(f"loss must be a keras Loss, a loss name or a function, got {loss!r}")
-
-
-def reduce_loss(loss, labels, predictions):
-    """A loss value for one replica's batch: per-sample values are averaged (summed when the
-    loss was built with ``reduction="sum"``); a batch-level scalar is returned as it is."""
-    if isinstance(loss, keras.losses.Loss):
-        values = loss.call(labels, predictions)
-    else:
-        values = loss(labels, predictions)
-    values = ops.cast(values, "float32")
-    if len(values.shape) == 0:
-        return values
-    if getattr(loss, "reduction", None) == "sum":
-        return ops.sum(values)
-    return ops.mean(values)
 
 
 def _multi_worker():
@@ -286,25 +271,32 @@ class FaceModel(keras.Model):
         weights = self._weights_at(step)
         replicas = _num_replicas()
 
+        # Keras' convention, which tfface's losses follow: a loss called under a strategy returns
+        # this replica's share of the global-batch value (per-sample means are divided by the
+        # number of replicas in Loss.__call__, batch-level losses divide themselves), so the
+        # gradients summed over replicas equal the single-device gradient on the global batch.
         with tf.GradientTape() as tape:
             embeddings = ops.cast(self.backbone(images, training=True), "float32")
             logits = self.head(embeddings, labels, training=True)
-            total = reduce_loss(self._logits_loss, labels, logits)
+            share = ops.cast(self._logits_loss(labels, logits), "float32")
             aux_values = []
             for (name, loss, _), weight in zip(self._aux, weights):
-                value = reduce_loss(loss, labels, embeddings)
+                value = ops.cast(loss(labels, embeddings), "float32")
                 aux_values.append(value)
-                total = total + weight * value
+                share = share + weight * value
+            own = []
             if self.losses:
-                total = total + ops.sum([ops.cast(ops.sum(l), "float32") for l in self.losses])
+                own.append(ops.sum([ops.cast(ops.sum(l), "float32") for l in self.losses]))
             l2 = None
             if self.weight_decay > 0:
                 l2 = 0.5 * self.weight_decay * ops.sum(
                     [ops.sum(ops.square(ops.cast(v, "float32"))) for v in self.decay_variables]
                 )
-                total = total + l2
-            objective = total / replicas if replicas > 1 else total
-            objective = optimizer.scale_loss(objective)
+                own.append(l2)
+            for term in own:
+                # Model-level terms are replica-independent: each replica contributes 1/N.
+                share = share + (term / replicas if replicas > 1 else term)
+            objective = optimizer.scale_loss(share)
 
         variables = self.trainable_variables
         gradients = tape.gradient(objective, variables)
@@ -317,10 +309,10 @@ class FaceModel(keras.Model):
             layer(detached, labels, training=True)
 
         batch = ops.shape(labels)[0]
-        self._loss_tracker.update_state(total, sample_weight=batch)
+        self._loss_tracker.update_state(share * replicas, sample_weight=batch)
         self.accuracy_tracker.update_state(labels, logits)
         for tracker, value in zip(self.aux_trackers, aux_values):
-            tracker.update_state(value, sample_weight=batch)
+            tracker.update_state(value * replicas, sample_weight=batch)
         if l2 is not None:
             self.l2_tracker.update_state(l2)
         return self._logs(learning_rate)
@@ -345,7 +337,7 @@ class FaceModel(keras.Model):
         images, labels = self._unpack(data)
         embeddings = ops.cast(self.backbone(images, training=False), "float32")
         logits = self.head(embeddings, training=False)
-        loss = reduce_loss(self._logits_loss, labels, logits)
+        loss = ops.cast(self._logits_loss(labels, logits), "float32") * _num_replicas()
         self._loss_tracker.update_state(loss, sample_weight=ops.shape(labels)[0])
         self.accuracy_tracker.update_state(labels, logits)
         return {"loss": self._loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}

@@ -44,17 +44,34 @@ def _json_roundtrip(value):
     return json.loads(json.dumps(value))
 
 
-def _validation_callbacks(recipe, print_fn):
+def validation_callback(recipe, log_dir):
+    """A ``tfface.eval.VerificationCallback`` over the recipe's ``data.val`` sets (each
+    ``{"name", "pairs", "root"}`` for an LFW-style pairs.txt, or ``{"name", "bin"}`` for an
+    insightface .bin), evaluated at every epoch end; None when there are none."""
     entries = recipe["data"]["val"]
     if not entries:
-        return []
-    from tfface import eval as tfeval
+        return None
+    from tfface.data import read_bin, read_pairs
+    from tfface.eval import VerificationCallback
 
-    callback_cls = getattr(tfeval, "VerificationCallback", None)
-    if callback_cls is None:
-        raise RecipeError("data.val is set but tfface.eval.VerificationCallback is not available")
-    return [callback_cls.from_recipe_entry(entry, recipe) if hasattr(callback_cls, "from_recipe_entry")
-            else callback_cls(**entry) for entry in entries]
+    sets = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise RecipeError(f"data.val[{i}] must be a dict with a 'name', got {entry!r}")
+        unknown = set(entry) - {"name", "pairs", "root", "bin", "ext"}
+        if unknown:
+            raise RecipeError(f"data.val[{i}]: unknown keys {sorted(unknown)}; valid: name, pairs, root, ext, bin")
+        if "bin" in entry:
+            if not os.path.isfile(entry["bin"]):
+                raise FileNotFoundError(f"data.val[{i}] ({entry['name']}): {entry['bin']!r} not found")
+            sets[entry["name"]] = read_bin(entry["bin"])
+        elif "pairs" in entry and "root" in entry:
+            if not os.path.isfile(entry["pairs"]):
+                raise FileNotFoundError(f"data.val[{i}] ({entry['name']}): {entry['pairs']!r} not found")
+            sets[entry["name"]] = read_pairs(entry["pairs"], entry["root"], ext=entry.get("ext", "jpg"))
+        else:
+            raise RecipeError(f"data.val[{i}] ({entry['name']}) needs 'bin', or 'pairs' and 'root'")
+    return VerificationCallback(sets, log_dir=log_dir, image_size=tuple(recipe["data"]["image_size"]))
 
 
 def train(recipe, workdir, strategy=None, steps=None, progress=True, overrides=None, callbacks=None,
@@ -119,11 +136,15 @@ def train(recipe, workdir, strategy=None, steps=None, progress=True, overrides=N
     guard = StepCheckpoint(manager, run.step, recipe["checkpoint_every"], run.steps)
     printer = ProgressPrinter(run.step, run.steps, run.epochs, run.global_batch, print_fn=say)
     all_callbacks = [guard]
+    # Validation first so its figures reach TensorBoard and the epoch lines.
+    validation = validation_callback(recipe, os.path.join(workdir, "logs") if is_chief else None)
+    if validation is not None:
+        all_callbacks.append(validation)
     if is_chief:
         all_callbacks.append(keras.callbacks.TensorBoard(
             log_dir=os.path.join(workdir, "logs"), update_freq=max(1, min(100, run.steps_per_epoch)),
         ))
-    all_callbacks += _validation_callbacks(recipe, say) + list(callbacks or []) + [printer]
+    all_callbacks += list(callbacks or []) + [printer]
 
     say(
         f"training {recipe['name'] or 'recipe'}: {run.steps} steps ({run.epochs} epochs of "
@@ -138,11 +159,11 @@ def train(recipe, workdir, strategy=None, steps=None, progress=True, overrides=N
         epoch = step // spe
         model.fit(run.dataset(step), initial_epoch=epoch, epochs=epoch + 1,
                   steps_per_epoch=min(spe - step % spe, run.steps - step),
-                  callbacks=all_callbacks, verbose=0)
+                  callbacks=all_callbacks, shuffle=False, verbose=0)
         step = int(run.step.numpy())
     if step < run.steps and guard.failure is None and not model.stop_training:
         model.fit(run.dataset(step), initial_epoch=step // spe, epochs=run.epochs,
-                  steps_per_epoch=spe, callbacks=all_callbacks, verbose=0)
+                  steps_per_epoch=spe, callbacks=all_callbacks, shuffle=False, verbose=0)
     seconds = time.perf_counter() - began
     if guard.failure is not None:
         raise NonFiniteLossError(guard.failure)
