@@ -201,7 +201,8 @@ class FaceModel(keras.Model):
     # ------------------------------------------------------------------------------------------
     # compile / steps
 
-    def compile(self, optimizer="sgd", loss=None, metrics=None, weighted_metrics=None, **kwargs):
+    def compile(self, optimizer="sgd", loss=None, metrics=None, weighted_metrics=None, jit_compile="auto",
+                **kwargs):
         if metrics or weighted_metrics:
             raise ValueError(
                 "FaceModel logs its own metrics (loss, accuracy, each auxiliary term, the head's "
@@ -209,7 +210,26 @@ class FaceModel(keras.Model):
                 "(e.g. tfface.eval.VerificationCallback) instead of compile(metrics=...)"
             )
         loss = _resolve_logits_loss(loss)
-        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+        super().compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile if jit_compile != "auto" else "auto",
+                        **kwargs)
+        self._jit_backbone = None
+        self._replica_jit = False
+        if jit_compile is True:
+            # Keras refuses XLA when a layer declares supports_jit=False (the heads do, so that
+            # "auto" keeps their label assertions, which XLA drops) and under op determinism.
+            # An explicit True is the user's choice: honour it unless determinism forbids it.
+            from tensorflow.python.framework.config import is_op_determinism_enabled
+
+            if is_op_determinism_enabled():
+                raise ValueError("jit_compile=True is not available with op determinism enabled")
+            if self.distribute_strategy.num_replicas_in_sync > 1:
+                # XLA cannot compile a step that spans replicas (mirrored variables live on
+                # several devices): compile each replica's backbone forward and backward pass
+                # instead, where nearly all the work is; head, losses and the all-reduce stay TF.
+                self._jit_compile = False
+                self._replica_jit = True
+            else:
+                self._jit_compile = True
         self._logits_loss = loss
         if self.built and not self.optimizer.built:
             self.optimizer.build(self.trainable_variables)
@@ -232,6 +252,15 @@ class FaceModel(keras.Model):
         self.compile(**config)
         if self.built:
             self.optimizer.build(self.trainable_variables)
+
+    def _train_forward(self, images):
+        if not getattr(self, "_replica_jit", False):
+            return self.backbone(images, training=True)
+        if self._jit_backbone is None:
+            self._jit_backbone = tf.function(
+                lambda x: self.backbone(x, training=True), jit_compile=True, reduce_retracing=True
+            )
+        return self._jit_backbone(images)
 
     def _unpack(self, data):
         images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -276,7 +305,7 @@ class FaceModel(keras.Model):
         # number of replicas in Loss.__call__, batch-level losses divide themselves), so the
         # gradients summed over replicas equal the single-device gradient on the global batch.
         with tf.GradientTape() as tape:
-            embeddings = ops.cast(self.backbone(images, training=True), "float32")
+            embeddings = ops.cast(self._train_forward(images), "float32")
             logits = self.head(embeddings, labels, training=True)
             share = ops.cast(self._logits_loss(labels, logits), "float32")
             aux_values = []
