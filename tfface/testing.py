@@ -42,9 +42,20 @@ def configure_logical_cpus(n=4):
     return len(tf.config.list_logical_devices("CPU"))
 
 
+_STRATEGIES = {}
+
+
 def mirrored_strategy(n=2):
-    """A ``MirroredStrategy`` over the first ``n`` logical CPU devices."""
+    """A ``MirroredStrategy`` over the first ``n`` logical CPU devices.
+
+    One strategy per ``n`` for the whole process: two strategies over the same devices number
+    their collective operations independently, and an all-gather of one can then be matched
+    with an all-gather of the other (a shape-mismatch abort of the collective executor).
+    """
     import tensorflow as tf
+
+    if n in _STRATEGIES:
+        return _STRATEGIES[n]
 
     devices = [d.name for d in tf.config.list_logical_devices("CPU")][:n]
     if len(devices) < n:
@@ -52,7 +63,14 @@ def mirrored_strategy(n=2):
             f"mirrored_strategy({n}) needs {n} logical CPU devices, found {len(devices)}; call "
             "tfface.testing.configure_logical_cpus() before TensorFlow initialises"
         )
-    return tf.distribute.MirroredStrategy(devices)
+    # Strategies over different device groups must not share collective group keys either;
+    # MirroredStrategy reads the base of its keys from this class attribute when constructed.
+    tf.distribute.MirroredStrategy._collective_key_base = 1000 * len(_STRATEGIES)
+    try:
+        _STRATEGIES[n] = tf.distribute.MirroredStrategy(devices)
+    finally:
+        tf.distribute.MirroredStrategy._collective_key_base = 0
+    return _STRATEGIES[n]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ def _mtimes(folder):
 def test_train_split_counts_report_and_resume(src, tmp_path, detector):
     dst = str(tmp_path / "aligned")
     report = align_folder(src, dst, split="train", progress=False, detector=detector)
+    assert report["settings"]["size"] == [112, 112] and report["settings"]["mode"] == "arcface"
     assert report["seen"] == 4
     assert report["aligned"] == 2 and report["methods"] == {"detected": 2, "given_landmarks": 0, "centre_crop": 0}
     assert report["skipped"] == {"no_face": 1, "unreadable": 1, "name_collision": 0, "error": 0}

@@ -1,5 +1,9 @@
 """Alignment geometry without a detector: the similarity warp against a known transform, facenet's
 crop box and selection rule written out by hand, the templates, the centre crop."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -136,3 +140,14 @@ def test_image_validation():
         as_rgb_uint8(np.zeros((4, 5, 2), np.uint8))
     with pytest.raises(ValueError, match="size"):
         geometry.output_size("big")
+
+
+def test_importing_align_does_not_load_tensorflow():
+    # MTCNN imports TensorFlow; tfface.align must defer that to the first detection.
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = "import sys, tfface.align.aligner, tfface.align.cli; print('tensorflow' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=root), timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

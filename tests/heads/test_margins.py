@@ -252,3 +252,37 @@ def test_sin_and_acos_guards_at_plus_minus_one():
         assert np.all(np.isfinite(value.numpy())) and np.all(np.isfinite(grad.numpy()))
     np.testing.assert_allclose(acos.numpy()[[0, 2, 4, 5]], [math.pi, math.pi / 2, 0.0, 0.0], atol=1e-6)
     np.testing.assert_allclose(sin.numpy()[[0, 2, 4]], [0.0, 1.0, 0.0], atol=1e-6)
+
+
+# Two of the four kinds: the fused and unfused paths share `_hard_value`/`_hard_slope`, so these
+# check the fused wiring (mask, select, scatter, gradient) without an XLA compile per kind.
+@pytest.mark.parametrize("name", ["mv_arc_fixed", "recurricular"])
+def test_fused_hard_negative_kernel_matches_reference(name):
+    """The XLA-fused path (used from FUSE_MIN_CLASSES classes on) gives the reference values and
+    the same gradients as the unfused path."""
+    c, labels = _mv_cos()
+    weights = np.random.default_rng(5).normal(size=c.shape)
+    t = 0.3
+    tf_fns = {
+        "mv_am_adaptive": lambda x, fuse: margins.mv_softmax_logits(x, labels, 32.0, 0.35, t, "am", True, fuse=fuse),
+        "mv_arc_fixed": lambda x, fuse: margins.mv_softmax_logits(x, labels, 32.0, 0.5, t, "arc", False, fuse=fuse),
+        "curricular": lambda x, fuse: margins.curricular_logits(x, labels, 32.0, 0.5, t, fuse=fuse),
+        "recurricular": lambda x, fuse: margins.recurricular_logits(x, labels, 32.0, 0.5, t, 1.1, 0.4, fuse=fuse),
+    }
+    want = {
+        "mv_am_adaptive": ref.mv_softmax_logits(c, labels, 32.0, 0.35, t, "am", True),
+        "mv_arc_fixed": ref.mv_softmax_logits(c, labels, 32.0, 0.5, t, "arc", False),
+        "curricular": ref.curricular_logits(c, labels, 32.0, 0.5, t, ref.curricular_modulate),
+        "recurricular": ref.curricular_logits(c, labels, 32.0, 0.5, t, ref.recurricular_modulate(1.1, 0.4)),
+    }[name]
+    results = []
+    for fuse in (True, False):
+        x = tf.constant(c, tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = tf_fns[name](x, fuse)
+            total = tf.reduce_sum(weights.astype("float32") * out)
+        results.append((out.numpy(), tape.gradient(total, x).numpy()))
+    np.testing.assert_allclose(results[0][0], want, atol=1e-4)
+    np.testing.assert_allclose(results[0][0], results[1][0], atol=1e-5)
+    np.testing.assert_allclose(results[0][1], results[1][1], atol=1e-5)

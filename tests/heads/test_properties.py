@@ -75,7 +75,7 @@ def _assert_finite(name, head, logits, grads):
 
 
 @pytest.mark.parametrize("name", heads.names())
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(inputs=head_inputs())
 def test_finite_logits_and_gradients(name, inputs):
     x, w, labels, scale, variant = inputs
@@ -83,7 +83,7 @@ def test_finite_logits_and_gradients(name, inputs):
 
 
 @pytest.mark.parametrize("name", heads.names())
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(inputs=head_inputs())
 def test_finite_under_mixed_float16(name, inputs):
     x, w, labels, scale, variant = inputs

@@ -163,11 +163,11 @@ class FaceAligner:
             for r in rows
             if r[3] > r[1] and r[4] > r[2]
         ]
-        order = []
-        remaining = list(range(len(detections)))
-        while remaining:
-            best = geometry.select_face([detections[i].box for i in remaining], image.shape)
-            order.append(remaining.pop(best))
+        if not detections:
+            return []
+        # Best first by facenet's rule: largest, most central.
+        scores = geometry.face_scores([d.box for d in detections], image.shape)
+        order = np.argsort(-scores, kind="stable")
         return [detections[i] for i in order]
 
     def align(self, image, landmarks=None, fallback=None):
@@ -182,7 +182,7 @@ class FaceAligner:
             raise ValueError(f"fallback={fallback!r}; expected None or 'centre'")
         image = as_rgb_uint8(image)
         if landmarks is not None:
-            pts = geometry._as_landmarks(landmarks)
+            pts = geometry.as_landmarks(landmarks)
             return self._from_landmarks(image, pts, geometry.box_from_landmarks(pts), None, "given_landmarks")
         detections = self.detect(image)
         if detections:

@@ -254,8 +254,9 @@ def align_folder(
         raise ValueError(f"ext={ext!r}; expected 'jpg' or 'png'")
     if workers < 1:
         raise ValueError(f"workers={workers!r}; expected at least 1")
-    # Validate the settings here, before any file is touched or a worker started.
-    FaceAligner(mode=mode, size=size, margin=margin, min_face_size=min_face_size)
+    # Validate the settings here, before any file is touched or a worker started (the detector
+    # is built lazily, so this is cheap).
+    probe = FaceAligner(mode=mode, size=size, margin=margin, min_face_size=min_face_size)
     landmark_map = landmarks if isinstance(landmarks, dict) or landmarks is None else load_landmarks(landmarks)
     landmark_map = {os.path.normpath(k).replace(os.sep, "/"): v for k, v in (landmark_map or {}).items()}
 
@@ -279,6 +280,8 @@ def align_folder(
         tasks.append((rel, os.path.join(src, rel), out_path, landmark_map.get(rel)))
 
     settings = dict(mode=mode, size=size, margin=margin, split=split, ext=ext, quality=quality, min_face_size=min_face_size)
+    # The report records the effective values (defaults resolved).
+    effective = dict(settings, size=list(probe.size), margin=probe.margin)
     bar = tqdm(total=len(tasks), unit="img", desc="align", disable=not progress, file=sys.stderr)
     interrupted = True
     pool = None
@@ -305,7 +308,7 @@ def align_folder(
             else:
                 pool.close()
             pool.join()
-        report = _report(src, dst, settings, images, others, existing, lists, landmark_map, started, interrupted)
+        report = _report(src, dst, effective, images, others, existing, lists, landmark_map, started, interrupted)
         with open(os.path.join(dst, REPORT_NAME), "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)
     return report

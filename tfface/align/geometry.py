@@ -55,20 +55,27 @@ def arcface_template(size=112):
     )
 
 
-def select_face(boxes, image_shape):
-    """Index of the face to keep among ``boxes`` ``(K, 4)`` xyxy: facenet's rule, the largest
-    face nearest the centre, ``argmax(area − 2·‖box centre − image centre‖²)``."""
+def face_scores(boxes, image_shape):
+    """facenet's preference for each face among ``boxes`` ``(K, 4)`` xyxy: the largest face
+    nearest the centre scores highest, ``area − 2·‖box centre − image centre‖²``."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    if len(boxes) == 0:
-        raise ValueError("select_face: no boxes to select from")
     h, w = image_shape[:2]
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     dx = (boxes[:, 0] + boxes[:, 2]) / 2 - w / 2
     dy = (boxes[:, 1] + boxes[:, 3]) / 2 - h / 2
-    return int(np.argmax(area - 2.0 * (dx * dx + dy * dy)))
+    return area - 2.0 * (dx * dx + dy * dy)
 
 
-def _as_landmarks(landmarks):
+def select_face(boxes, image_shape):
+    """Index of the face to keep among ``boxes`` (facenet's rule, :func:`face_scores`)."""
+    scores = face_scores(boxes, image_shape)
+    if len(scores) == 0:
+        raise ValueError("select_face: no boxes to select from")
+    return int(np.argmax(scores))
+
+
+def as_landmarks(landmarks):
+    """Validate five (x, y) points (10 numbers in any shape) -> float64 ``(5, 2)``."""
     pts = np.asarray(landmarks, dtype=np.float64)
     if pts.size != 10 or not np.all(np.isfinite(pts)):
         raise ValueError(
@@ -86,7 +93,7 @@ def similarity_warp(image, landmarks, template, size):
     Pixels outside the source are black, as in insightface's ``norm_crop``.
     """
     w, h = output_size(size)
-    src = _as_landmarks(landmarks)
+    src = as_landmarks(landmarks)
     tform = sktransform.SimilarityTransform.from_estimate(src, np.asarray(template, np.float64))
     if not tform:
         raise ValueError(f"landmarks {src.tolist()}: no similarity transform fits them (degenerate points)")
@@ -175,7 +182,7 @@ def box_from_landmarks(landmarks):
     2.6·d tall, centred 0.36·d below the eyes' midpoint; these ratios were measured on MTCNN's
     boxes for the test photos (astronaut, camera, grace_hopper) and are approximate.
     """
-    pts = _as_landmarks(landmarks)
+    pts = as_landmarks(landmarks)
     eyes = pts[:2].mean(axis=0)
     mouth = pts[3:].mean(axis=0)
     d = float(np.hypot(*(mouth - eyes)))

@@ -160,6 +160,9 @@ _PLAIN_OPCODES = frozenset(
 )
 
 
+_MEMO_OPCODES = frozenset({"MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT", "FRAME"})
+
+
 def _check_opcodes(data, path):
     strings = []
     ops = pickletools.genops(io.BytesIO(data))
@@ -171,8 +174,11 @@ def _check_opcodes(data, path):
         except ValueError as err:
             raise ValueError(f"{path}: not a valid pickle ({err})") from None
         if opcode.name in _PLAIN_OPCODES:
-            if isinstance(arg, str):
+            # Remember the strings just pushed, to name a STACK_GLOBAL that follows them.
+            if isinstance(arg, str) and "UNICODE" in opcode.name:
                 strings = (strings + [arg])[-2:]
+            elif opcode.name not in _MEMO_OPCODES:
+                strings = []
             continue
         if opcode.name == "GLOBAL":
             what = f"the global {arg.replace(' ', '.')}"

@@ -13,6 +13,7 @@ from tfface.heads.cosface import CosFace
 from tfface.heads.curricularface import CurricularFace
 from tfface.heads.mv_softmax import MVSoftmax
 from tfface.heads.normface import NormFace
+from tfface.heads.partial_fc import PartialFC
 from tfface.heads.recurricularface import ReCurricularFace
 from tfface.heads.softmax import Softmax
 from tfface.heads.sphereface import SphereFace
@@ -52,6 +53,7 @@ def get(name, **kwargs):
 
 __all__ = [
     "MarginHead",
+    "PartialFC",
     "Softmax",
     "NormFace",
     "SphereFace",

@@ -28,11 +28,11 @@ class ArcFace(MarginHead):
         self.scale = float(scale)
         self.margin = float(margin)
 
-    def plain_logits(self, embeddings):
-        return self.scale * self.cosine(embeddings)
+    def plain_logits_from_cosine(self, cos, embeddings):
+        return self.scale * cos
 
-    def margin_logits(self, embeddings, labels, training):
-        return margins.arcface_logits(self.cosine(embeddings), labels, self.scale, self.margin)
+    def margin_logits_from_cosine(self, cos, embeddings, labels, training):
+        return margins.arcface_logits(cos, labels, self.scale, self.margin)
 
     def get_config(self):
         config = super().get_config()

@@ -3,8 +3,11 @@
 A head maps embeddings ``(B, D)`` (and, in training, integer labels ``(B,)``) to float32 logits
 ``(B, C)`` for ``SparseCategoricalCrossentropy(from_logits=True)``. The base owns the class
 weights ``kernel (D, C)``, the validation of the inputs and the float32/mixed-precision rules;
-subclasses only implement ``plain_logits`` (no labels: no margin, no state update) and
-``margin_logits`` (labels known).
+subclasses only implement ``plain_logits_from_cosine`` (no labels: no margin, no state update)
+and ``margin_logits_from_cosine`` (labels known), both from the similarity matrix ``cos`` (the
+cosines, or ``x·W + b`` for the unnormalised ``Softmax``). Keeping the margin separate from the
+class weights, as insightface's arcface_torch does, lets ``PartialFC`` reuse every head on its
+sharded, sampled class weights.
 """
 import keras
 import numpy as np
@@ -20,6 +23,9 @@ class MarginHead(keras.layers.Layer):
     Args:
         num_classes: number of identities ``C`` (a positive integer).
     """
+
+    # The similarity is the cosine between L2-normalised embeddings and class weights.
+    normalized = True
 
     def __init__(self, num_classes, **kwargs):
         super().__init__(**kwargs)
@@ -68,11 +74,27 @@ class MarginHead(keras.layers.Layer):
 
     def plain_logits(self, embeddings):
         """Logits without margin and without state update (inference, ``labels=None``)."""
-        raise NotImplementedError
+        return self.plain_logits_from_cosine(self.similarity(embeddings), embeddings)
 
     def margin_logits(self, embeddings, labels, training):
         """Logits with the head's margin for validated int32 ``labels`` ``(B,)``."""
-        raise NotImplementedError
+        return self.margin_logits_from_cosine(
+            self.similarity(embeddings), embeddings, labels, training
+        )
+
+    def plain_logits_from_cosine(self, cos, embeddings):
+        """Plain logits from the similarity matrix ``cos`` ``(B, K)`` over any K classes."""
+        raise NotImplementedError(f"{type(self).__name__} must implement plain_logits_from_cosine")
+
+    def margin_logits_from_cosine(self, cos, embeddings, labels, training):
+        """Margin logits from ``cos`` ``(B, K)``; ``labels`` index its columns (``PartialFC``
+        passes sampled columns plus a column holding the target of samples owned elsewhere).
+        State (``t``, the iteration counter) is updated here when ``training``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement margin_logits_from_cosine")
+
+    def similarity(self, embeddings):
+        """The matrix the margin acts on: ``cos θ`` for the normalised heads."""
+        return self.cosine(embeddings)
 
     def cosine(self, embeddings):
         """``cos θ`` between the embeddings and every class weight, float32 ``(B, C)``."""

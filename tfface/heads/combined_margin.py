@@ -29,12 +29,12 @@ class CombinedMargin(MarginHead):
         self.m2 = float(m2)
         self.m3 = float(m3)
 
-    def plain_logits(self, embeddings):
-        return self.scale * self.cosine(embeddings)
+    def plain_logits_from_cosine(self, cos, embeddings):
+        return self.scale * cos
 
-    def margin_logits(self, embeddings, labels, training):
+    def margin_logits_from_cosine(self, cos, embeddings, labels, training):
         return margins.combined_margin_logits(
-            self.cosine(embeddings), labels, self.scale, self.m1, self.m2, self.m3
+            cos, labels, self.scale, self.m1, self.m2, self.m3
         )
 
     def get_config(self):

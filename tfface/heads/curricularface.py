@@ -57,11 +57,10 @@ class CurricularFace(MarginHead):
             aggregation="mean",
         )
 
-    def plain_logits(self, embeddings):
-        return self.scale * self.cosine(embeddings)
+    def plain_logits_from_cosine(self, cos, embeddings):
+        return self.scale * cos
 
-    def margin_logits(self, embeddings, labels, training):
-        cos = self.cosine(embeddings)
+    def margin_logits_from_cosine(self, cos, embeddings, labels, training):
         t = tf.convert_to_tensor(self.t)
         if training:
             t = margins.ema(t, self._global_target_mean(cos, labels, t), self.momentum)

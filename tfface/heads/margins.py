@@ -22,8 +22,8 @@ import tensorflow as tf
 # Below this, 1 - cos² is treated as exactly zero by `sin_from_cos`: only cos θ = ±1 up to float
 # rounding reaches it, and there d sin θ / d cos θ is infinite.
 _SIN_EPS = 1e-12
-# Squared-norm floor of `l2_normalize`: a zero embedding or class column gives cos θ = 0 and a
-# finite gradient instead of 0/0.
+# Squared-norm floors of `inverse_norm`/`norm`: a zero embedding or class column gives cos θ = 0
+# and a finite gradient instead of 0/0. The larger float16 floor is explained in `cosine`.
 _NORM_EPS = 1e-12
 _LOW_PRECISION_NORM_EPS = 1e-4
 
@@ -110,48 +110,102 @@ def gather_target(x, labels):
     return tf.gather_nd(x, target_indices(labels))
 
 
-def apply_to_target(cos, labels, fn, threshold=None, hard_fn=None, hard_dfn=None):
+# Hard-negative re-weightings: kind -> (value, derivative w.r.t. cos), with params a tuple of
+# scalar tensors. Kept as data rather than closures so that the fused (XLA) kernels below can be
+# traced once per kind.
+def _hard_value(kind, c, params):
+    if kind == "mv_fixed":  # cos θ_k + t
+        return c + params[0]
+    if kind == "mv_adaptive":  # (t + 1)·cos θ_k + t
+        return (params[0] + 1.0) * c + params[0]
+    if kind == "curricular":  # cos θ_j·(t + cos θ_j)
+        return c * (params[0] + c)
+    if kind == "recurricular":  # cos θ_j·(a·cos θ_j + b·t)
+        return c * (params[1] * c + params[2] * params[0])
+    raise ValueError(f"unknown hard-negative re-weighting {kind!r}")
+
+
+def _hard_slope(kind, c, params):
+    if kind == "mv_fixed":
+        return tf.ones_like(c)
+    if kind == "mv_adaptive":
+        return (params[0] + 1.0) * tf.ones_like(c)
+    if kind == "curricular":
+        return params[0] + 2.0 * c
+    if kind == "recurricular":
+        return 2.0 * params[1] * c + params[2] * params[0]
+    raise ValueError(f"unknown hard-negative re-weighting {kind!r}")
+
+
+def _hard_forward(cos, threshold, indices, new, kind, params):
+    out = tf.where(cos > threshold[:, None], _hard_value(kind, cos, params), cos)
+    return tf.tensor_scatter_nd_update(out, indices, new)
+
+
+def _hard_backward(upstream, cos, threshold, indices, g_target, kind, params):
+    g = tf.where(cos > threshold[:, None], upstream * _hard_slope(kind, cos, params), upstream)
+    return tf.tensor_scatter_nd_update(g, indices, g_target)
+
+
+# The same two functions compiled by XLA: without fusion the mask, the re-weighting, the select
+# and the scatter are separate passes over (B, C) (about 8 of them forward+backward), which costs
+# several percent of a whole step at C = 50,000; fused they are one pass each way. Only this
+# elementwise part is compiled, so the rest of the model (and the label checks, which XLA would
+# drop) is unaffected.
+_hard_forward_fused = tf.function(_hard_forward, jit_compile=True, reduce_retracing=True)
+_hard_backward_fused = tf.function(_hard_backward, jit_compile=True, reduce_retracing=True)
+# Fuse from this many classes on (smaller heads are not worth a compilation per shape).
+FUSE_MIN_CLASSES = 4096
+
+
+def apply_to_target(cos, labels, fn, threshold=None, hard=None, fuse=None):
     """Replace every target entry ``cos[i, y_i]`` by ``fn(cos[i, y_i])`` and, when ``threshold``
-    is given, every entry above ``threshold[i]`` (the hard negatives) by ``hard_fn(cos)``.
+    is given, every other entry above ``threshold[i]`` (the hard negatives) by the re-weighting
+    ``hard = (kind, params)`` (see ``mv_hard``, ``curricular_hard``, ``recurricular_hard``).
 
-    ``fn`` and ``hard_fn`` are elementwise and must not read variables (pass their values in);
-    ``hard_dfn`` is ``hard_fn``'s derivative. Nothing they close over (``threshold``, ``t``)
-    receives a gradient, as in the reference code where the mask and ``t`` are constants.
+    ``fn`` is elementwise and must not read variables (pass their values in). Nothing but ``cos``
+    receives a gradient: ``threshold`` (the mask) and the re-weighting's parameters (``t``) are
+    constants, as in the reference code.
 
-    A custom gradient keeps the cost to one scatter forward and one backward (plus one
-    elementwise pass each way when there are hard negatives): the incoming gradient is kept
-    everywhere except at the targets, where it becomes ``g_iy·fn'(cos_iy)``, and at the hard
-    negatives, where it becomes ``g_ij·hard_fn'(cos_ij)``. The naive composition (gather, then
-    scatter) would add a dense ``(B, C)`` gradient of the gather and a sum to the backward pass,
-    and the target-only margins would cost noticeably more than NormFace.
+    A custom gradient keeps the cost to one scatter forward and one backward: the incoming
+    gradient is kept everywhere except at the targets, where it becomes ``g_iy·fn'(cos_iy)``,
+    and at the hard negatives, where it is multiplied by the re-weighting's derivative. The naive
+    composition (gather, then scatter) would add a dense ``(B, C)`` gradient of the gather and a
+    sum. With hard negatives and at least ``FUSE_MIN_CLASSES`` classes (or ``fuse=True``), the
+    elementwise part runs as one XLA-fused kernel each way.
     """
     indices = target_indices(labels)
     if threshold is not None:
         threshold = tf.stop_gradient(threshold)
+        kind, params = hard
+        params = tuple(tf.stop_gradient(tf.cast(p, cos.dtype)) for p in params)
+        if fuse is None:
+            fuse = cos.shape[-1] is not None and cos.shape[-1] >= FUSE_MIN_CLASSES
+        forward, backward = (
+            (_hard_forward_fused, _hard_backward_fused) if fuse else (_hard_forward, _hard_backward)
+        )
 
     @tf.custom_gradient
     def _apply(cos):
         values = tf.gather_nd(cos, indices)
         with tf.GradientTape() as tape:
             tape.watch(values)
-            new = fn(values)
+            new = tf.cast(fn(values), cos.dtype)
         # fn is elementwise, so its Jacobian is diagonal: the derivative is taken here on the B
         # target values, and the backward pass only scales the B target gradients.
         slope = tape.gradient(new, values)
         if slope is None:
             slope = tf.zeros_like(values)
-        out = cos
-        if threshold is not None:
-            mask = cos > threshold[:, None]
-            out = tf.where(mask, hard_fn(cos), cos)
-        out = tf.tensor_scatter_nd_update(out, indices, tf.cast(new, cos.dtype))
+        if threshold is None:
+            out = tf.tensor_scatter_nd_update(cos, indices, new)
+        else:
+            out = forward(cos, threshold, indices, new, kind, params)
 
         def grad(upstream):
-            g = upstream
-            if threshold is not None:
-                g = tf.where(mask, upstream * hard_dfn(cos), upstream)
             g_target = tf.gather_nd(upstream, indices) * tf.cast(slope, upstream.dtype)
-            return tf.tensor_scatter_nd_update(g, indices, g_target)
+            if threshold is None:
+                return tf.tensor_scatter_nd_update(upstream, indices, g_target)
+            return backward(upstream, cos, threshold, indices, g_target, kind, params)
 
         return out, grad
 
@@ -251,23 +305,19 @@ def mv_target(cos_y, margin, margin_type):
 
 
 def mv_hard(t, adaptive):
-    """MV-Softmax's re-weighting of mis-classified negatives and its derivative:
-    ``cos θ_k + t`` (fixed) or ``(t + 1)·cos θ_k + t`` (adaptive)."""
-    if adaptive:
-        return (lambda c: (t + 1.0) * c + t), (lambda c: (t + 1.0) * tf.ones_like(c))
-    return (lambda c: c + t), (lambda c: tf.ones_like(c))
+    """MV-Softmax's re-weighting of mis-classified negatives: ``cos θ_k + t`` (fixed) or
+    ``(t + 1)·cos θ_k + t`` (adaptive), as an ``apply_to_target`` ``hard`` spec."""
+    return ("mv_adaptive" if adaptive else "mv_fixed", (t,))
 
 
 def curricular_hard(t):
-    """CurricularFace's hard-negative modulation ``cos θ_j·(t + cos θ_j)`` and its derivative
-    w.r.t. ``cos θ_j`` (``t`` is a constant: no gradient through it)."""
-    return (lambda c: c * (t + c)), (lambda c: t + 2.0 * c)
+    """CurricularFace's modulation ``cos θ_j·(t + cos θ_j)`` (no gradient through ``t``)."""
+    return ("curricular", (t,))
 
 
 def recurricular_hard(t, a, b):
-    """ReCurricularFace's hard-negative modulation ``cos θ_j·(a·cos θ_j + b·t)`` and its
-    derivative."""
-    return (lambda c: c * (a * c + b * t)), (lambda c: 2.0 * a * c + b * t)
+    """ReCurricularFace's modulation ``cos θ_j·(a·cos θ_j + b·t)``."""
+    return ("recurricular", (t, a, b))
 
 
 def ema(previous, batch_value, momentum):
@@ -300,31 +350,28 @@ def sphereface_logits(cos, norms, labels, margin, lam):
     return norms[:, None] * apply_to_target(cos, labels, lambda c: sphereface_target(c, margin, lam))
 
 
-def mv_softmax_logits(cos, labels, scale, margin, t, margin_type, adaptive):
+def mv_softmax_logits(cos, labels, scale, margin, t, margin_type, adaptive, fuse=None):
     """MV-Softmax: target ``s·f(m, θ_y)``; a non-target ``k`` with ``cos θ_k > f(m, θ_y)`` gets
     ``s·(cos θ_k + t)`` (fixed) or ``s·((t + 1)cos θ_k + t)`` (adaptive); others ``s·cos θ_k``."""
     threshold = mv_target(tf.stop_gradient(gather_target(cos, labels)), margin, margin_type)
-    hard_fn, hard_dfn = mv_hard(tf.cast(t, cos.dtype), adaptive)
     return scale * apply_to_target(
-        cos, labels, lambda c: mv_target(c, margin, margin_type), threshold, hard_fn, hard_dfn
+        cos, labels, lambda c: mv_target(c, margin, margin_type), threshold, mv_hard(t, adaptive), fuse
     )
 
 
-def curricular_logits(cos, labels, scale, margin, t):
+def curricular_logits(cos, labels, scale, margin, t, fuse=None):
     """CurricularFace with a given ``t`` (already updated from this batch): hard negatives
     ``cos θ_j > cos(θ_y + m)`` (no fallback in the mask) become ``s·cos θ_j(t + cos θ_j)``; the
     target is ArcFace's ``s·cos(θ_y + m)`` with its fallback."""
     threshold = cos_theta_plus(tf.stop_gradient(gather_target(cos, labels)), margin)
-    hard_fn, hard_dfn = curricular_hard(tf.stop_gradient(tf.cast(t, cos.dtype)))
     return scale * apply_to_target(
-        cos, labels, lambda c: arcface_target(c, margin), threshold, hard_fn, hard_dfn
+        cos, labels, lambda c: arcface_target(c, margin), threshold, curricular_hard(t), fuse
     )
 
 
-def recurricular_logits(cos, labels, scale, margin, t, a, b):
+def recurricular_logits(cos, labels, scale, margin, t, a, b, fuse=None):
     """ReCurricularFace: as CurricularFace, hard negatives become ``s·cos θ_j(a·cos θ_j + b·t)``."""
     threshold = cos_theta_plus(tf.stop_gradient(gather_target(cos, labels)), margin)
-    hard_fn, hard_dfn = recurricular_hard(tf.stop_gradient(tf.cast(t, cos.dtype)), a, b)
     return scale * apply_to_target(
-        cos, labels, lambda c: arcface_target(c, margin), threshold, hard_fn, hard_dfn
+        cos, labels, lambda c: arcface_target(c, margin), threshold, recurricular_hard(t, a, b), fuse
     )

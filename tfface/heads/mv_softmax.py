@@ -39,12 +39,12 @@ class MVSoftmax(MarginHead):
         self.margin_type = margin_type
         self.adaptive = bool(adaptive)
 
-    def plain_logits(self, embeddings):
-        return self.scale * self.cosine(embeddings)
+    def plain_logits_from_cosine(self, cos, embeddings):
+        return self.scale * cos
 
-    def margin_logits(self, embeddings, labels, training):
+    def margin_logits_from_cosine(self, cos, embeddings, labels, training):
         return margins.mv_softmax_logits(
-            self.cosine(embeddings),
+            cos,
             labels,
             self.scale,
             self.margin,

@@ -17,11 +17,11 @@ class NormFace(MarginHead):
         super().__init__(num_classes, **kwargs)
         self.scale = float(scale)
 
-    def plain_logits(self, embeddings):
-        return self.scale * self.cosine(embeddings)
+    def plain_logits_from_cosine(self, cos, embeddings):
+        return self.scale * cos
 
-    def margin_logits(self, embeddings, labels, training):
-        return self.plain_logits(embeddings)
+    def margin_logits_from_cosine(self, cos, embeddings, labels, training):
+        return self.plain_logits_from_cosine(cos, embeddings)
 
     def get_config(self):
         config = super().get_config()

@@ -14,6 +14,9 @@ class Softmax(MarginHead):
         use_bias: add a per-class bias ``b``.
     """
 
+    # The similarity is the raw product x·W + b (what the other heads' hooks call ``cos``).
+    normalized = False
+
     def __init__(self, num_classes, use_bias=True, **kwargs):
         super().__init__(num_classes, **kwargs)
         self.use_bias = bool(use_bias)
@@ -25,7 +28,7 @@ class Softmax(MarginHead):
                 name="bias", shape=(self.num_classes,), initializer="zeros", autocast=False
             )
 
-    def plain_logits(self, embeddings):
+    def similarity(self, embeddings):
         # The matmul runs in the compute dtype (float16 under mixed precision); the logits and
         # the bias are float32.
         logits = tf.cast(
@@ -35,8 +38,11 @@ class Softmax(MarginHead):
             logits = logits + self.bias
         return logits
 
-    def margin_logits(self, embeddings, labels, training):
-        return self.plain_logits(embeddings)
+    def plain_logits_from_cosine(self, cos, embeddings):
+        return cos
+
+    def margin_logits_from_cosine(self, cos, embeddings, labels, training):
+        return cos
 
     def get_config(self):
         config = super().get_config()

@@ -65,17 +65,17 @@ class SphereFace(MarginHead):
             iteration, self.lambda_base, self.lambda_gamma, self.lambda_power, self.lambda_min
         )
 
-    def plain_logits(self, embeddings):
-        return margins.norm(embeddings)[:, None] * self.cosine(embeddings)
+    def plain_logits_from_cosine(self, cos, embeddings):
+        return margins.norm(embeddings)[:, None] * cos
 
-    def margin_logits(self, embeddings, labels, training):
+    def margin_logits_from_cosine(self, cos, embeddings, labels, training):
         iteration = tf.convert_to_tensor(self.iteration)
         if training:
             iteration = iteration + 1
             self.iteration.assign(iteration)
         lam = self._lambda(iteration)
         return margins.sphereface_logits(
-            self.cosine(embeddings), margins.norm(embeddings), labels, self.margin, lam
+            cos, margins.norm(embeddings), labels, self.margin, lam
         )
 
     def monitored(self):

@@ -1,0 +1,279 @@
+"""Partial FC: a sharded, sampled margin head for very many identities (An et al., "Partial FC:
+Training 10 Million Identities on a Single Machine", ICCVW 2021; "Killing Two Birds with One
+Stone", CVPR 2022).
+
+What it does, per training step, on each of the R replicas of a ``tf.distribute`` strategy:
+
+1. embeddings and labels of the global batch are all-gathered (``ReplicaContext.all_gather``,
+   whose gradient sums the replicas' contributions back onto each replica's own samples);
+2. the replica owns a contiguous shard of the class centres and samples ``ceil(rate·C_r)`` of
+   them (never fewer than the global batch): every positive class of the global batch that falls
+   in the shard, plus uniformly random others (stateless, keyed on the seed, the step and the
+   replica);
+3. it computes the wrapped head's margin logits over its sampled columns. The target cosine of a
+   sample whose class lives on another shard is obtained by an all-reduce and given to the head
+   as an extra "phantom" column used as that sample's target: heads whose negatives depend on
+   the target (MV-Softmax's mask, CurricularFace's hard negatives and its ``t``) then see the
+   same values as the unsharded head, and the phantom column is dropped afterwards;
+4. the softmax normaliser (row max and sum of exponentials) is all-reduced, so the loss is the
+   full softmax cross-entropy over the sampled classes of all shards;
+5. the gradient of the sampled rows updates only those rows of the shard and of its momentum
+   (SGD with momentum, the papers' optimizer, applied by the layer itself).
+
+With ``sample_rate=1.0`` every class is kept and the loss, gradients and updated weights equal
+the unsharded head's.
+
+Why per-device variables: a ``MirroredVariable`` holds the same value on every replica, and
+Keras 3's ``ModelParallel`` does nothing on the TensorFlow backend. Of the alternatives,
+``ON_READ`` variables cannot be trainable and save one aggregated value, and placing a
+``(C, D)`` matrix on one device defeats the point. So the layer creates one plain
+``tf.Variable`` per replica device, explicitly placed (bypassing the strategy's variable
+creator): shard ``r`` and its momentum live on device ``r`` only, each replica reads its own
+shard by its (static) replica id inside ``strategy.run``, and a ``tf.train.Checkpoint`` saves
+them as separate variables ``shard_0 .. shard_{R-1}`` that restore to their owners. The optimizer
+never sees these variables (a Keras optimizer would all-reduce their dense gradients, which is
+the cost Partial FC avoids): ``tfface.FaceModel`` runs the small custom step this needs.
+
+Limitations: one worker (``MirroredStrategy`` or no strategy); a checkpoint restores onto the
+same number of replicas; only SGD (with or without momentum/Nesterov) updates the shards.
+"""
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.ops import resource_variable_ops
+
+from tfface.heads import margins
+from tfface.heads import partial_fc_ops as ops_
+from tfface.heads.base import MarginHead
+
+
+def _plain_variable_creator(next_creator, **kwargs):
+    # Skip the strategy's creator (which would mirror the variable on every replica).
+    for key in ("synchronization", "aggregation", "distribute_strategy", "experimental_enable_variable_lifting"):
+        kwargs.pop(key, None)
+    return resource_variable_ops.ResourceVariable(**kwargs)
+
+
+@keras.saving.register_keras_serializable(package="tfface")
+class PartialFC(keras.layers.Layer):
+    """Shard a margin head's class centres across replicas and sample a fraction of them.
+
+    Args:
+        head: any ``tfface.heads.MarginHead`` (its own kernel is not built; its state, such as
+            CurricularFace's ``t``, is, and stays global).
+        sample_rate: fraction of each shard's classes kept per step, in ``(0, 1]``; positives
+            are always kept.
+        seed: seed of the class sampling.
+    """
+
+    def __init__(self, head, sample_rate=0.1, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(head, dict):
+            head = keras.saving.deserialize_keras_object(head)
+        if not isinstance(head, MarginHead):
+            raise TypeError(f"PartialFC: head must be a tfface.heads.MarginHead, got {head!r}")
+        if not 0.0 < float(sample_rate) <= 1.0:
+            raise ValueError(f"PartialFC: sample_rate must be in (0, 1], got {sample_rate!r}")
+        self.head = head
+        self.sample_rate = float(sample_rate)
+        self.seed = int(seed)
+        self.num_classes = head.num_classes
+        self.supports_jit = False
+        self._num_shards = None
+
+    # -- weights ------------------------------------------------------------------------------
+
+    def build(self, embeddings_shape, labels_shape=None):
+        if len(embeddings_shape) != 2 or embeddings_shape[-1] is None:
+            raise ValueError(
+                "PartialFC: embeddings must have shape (batch, embedding_dim), got "
+                f"{tuple(embeddings_shape)}"
+            )
+        dim = int(embeddings_shape[-1])
+        strategy = tf.distribute.get_strategy()
+        if strategy.extended._in_multi_worker_mode():  # noqa: SLF001 (no public equivalent)
+            raise ValueError(
+                "PartialFC supports a single worker (MirroredStrategy or no strategy); got a "
+                f"multi-worker {type(strategy).__name__}"
+            )
+        devices = list(strategy.extended.worker_devices) if strategy.num_replicas_in_sync > 1 else [None]
+        self._num_shards = len(devices)
+        self._bounds = ops_.shard_bounds(self.num_classes, self._num_shards)
+        self._dim = dim
+        # Softmax's bias is per class: it is sharded with the kernel instead of built by the head.
+        uses_bias = bool(getattr(self.head, "use_bias", False))
+        if not uses_bias:
+            # The wrapped head keeps its state weights (t, iteration counter), not its kernel.
+            self.head.build_state()
+        self.head.built = True
+        limit = math.sqrt(6.0 / (dim + self.num_classes))
+        for r, (device, (start, size)) in enumerate(zip(devices, self._bounds)):
+            with tf.variable_creator_scope(_plain_variable_creator), tf.device(device):
+                # Glorot limits of the full (D, C) matrix: shards start as the unsharded kernel would.
+                value = tf.random.stateless_uniform(
+                    (size, dim), seed=[self.seed, r], minval=-limit, maxval=limit
+                )
+                setattr(self, f"shard_{r}", tf.Variable(value, name=f"shard_{r}"))
+                setattr(
+                    self,
+                    f"shard_momentum_{r}",
+                    tf.Variable(tf.zeros((size, dim)), trainable=False, name=f"shard_momentum_{r}"),
+                )
+                if uses_bias:
+                    setattr(self, f"shard_bias_{r}", tf.Variable(tf.zeros((size,)), name=f"shard_bias_{r}"))
+                    setattr(
+                        self,
+                        f"shard_bias_momentum_{r}",
+                        tf.Variable(tf.zeros((size,)), trainable=False, name=f"shard_bias_momentum_{r}"),
+                    )
+        self._uses_bias = uses_bias
+
+    @property
+    def num_shards(self):
+        return self._num_shards
+
+    @property
+    def shard_bounds(self):
+        """``[(start, size)]`` of each shard's contiguous class range."""
+        return list(self._bounds)
+
+    def shard(self, r):
+        return getattr(self, f"shard_{r}")
+
+    @property
+    def kernel(self):
+        """The full ``(D, C)`` class matrix, concatenated from the shards (for inspection; this
+        materialises all of it)."""
+        return tf.transpose(tf.concat([tf.convert_to_tensor(self.shard(r)) for r in range(self._num_shards)], 0))
+
+    def set_kernel(self, kernel, bias=None):
+        """Assign a full ``(D, C)`` kernel (and ``(C,)`` bias) to the shards."""
+        kernel = np.asarray(kernel, dtype="float32")
+        for r, (start, size) in enumerate(self._bounds):
+            self.shard(r).assign(kernel[:, start : start + size].T)
+            if self._uses_bias and bias is not None:
+                getattr(self, f"shard_bias_{r}").assign(np.asarray(bias, "float32")[start : start + size])
+
+    # -- the step -------------------------------------------------------------------------------
+
+    def _replica_id(self, ctx):
+        if ctx is None:
+            return 0
+        rid = tf.get_static_value(ctx.replica_id_in_sync_group)
+        if rid is None:
+            raise RuntimeError("PartialFC needs a static replica id (MirroredStrategy or no strategy)")
+        return int(rid)
+
+    def train_loss(self, embeddings, labels, step=0, training=True):
+        """This replica's share of the mean softmax cross-entropy over the global batch.
+
+        Call inside ``strategy.run`` (or without a strategy). The shares of all replicas add up
+        to the loss of the unsharded head on the global batch, and so do the gradients (do not
+        divide this term by the number of replicas). Returns ``(loss, sampled)`` where
+        ``sampled`` holds what :meth:`apply_gradients` needs: the sampled row indices and the
+        gathered rows (differentiate the loss with respect to them).
+        """
+        ctx = ops_.replica_context()
+        rid = self._replica_id(ctx)
+        labels = self.head._check_labels(labels, embeddings)  # noqa: SLF001 (shared validation)
+        embeddings = tf.cast(embeddings, tf.float32)
+        emb = ops_.all_gather(embeddings, ctx)
+        lab = ops_.all_gather(labels, ctx)
+        global_batch = tf.shape(emb)[0]
+        start, size = self._bounds[rid]
+        replicas = 1 if ctx is None else ctx.num_replicas_in_sync
+        local_batch = embeddings.shape[0]
+        k = ops_.num_sampled(
+            size, self.sample_rate, local_batch * replicas if local_batch is not None else global_batch
+        )
+        seed = tf.stack([tf.cast(self.seed, tf.int64), tf.cast(step, tf.int64) * self._num_shards + rid])
+        index, position = ops_.sample_classes(lab - start, size, k, tf.cast(seed, tf.int32))
+        full = isinstance(k, int) and k == size
+        if full:
+            # Every class kept: read the shard as it is (no gather copy, dense update).
+            index = None
+            rows = tf.convert_to_tensor(self.shard(rid))
+            bias = tf.convert_to_tensor(getattr(self, f"shard_bias_{rid}")) if self._uses_bias else None
+        else:
+            rows = tf.gather(self.shard(rid), index)
+            bias = tf.gather(getattr(self, f"shard_bias_{rid}"), index) if self._uses_bias else None
+        sim = self._similarity(emb, rows, bias)
+        owned = position >= 0
+        num_cols = tf.shape(rows)[0]
+        mask = tf.logical_and(
+            tf.one_hot(tf.maximum(position, 0), num_cols, on_value=True, off_value=False),
+            owned[:, None],
+        )
+        target = ops_.all_reduce_sum(tf.reduce_sum(tf.where(mask, sim, 0.0), axis=1), ctx)
+        # A phantom last column carries the global target similarity of the samples whose class
+        # lives on another shard, so the head computes their target (and, for MV-Softmax and
+        # CurricularFace, their hard-negative threshold and t) exactly as unsharded.
+        extended = tf.concat([sim, target[:, None]], axis=1)
+        head_labels = tf.where(owned, position, num_cols)
+        logits = self.head.margin_logits_from_cosine(extended, emb, head_labels, training)
+        logits = logits[:, :-1]
+        per_sample = ops_.distributed_cross_entropy(logits, mask, ctx)
+        loss = tf.reduce_sum(per_sample) / tf.cast(global_batch, tf.float32)
+        sampled = {"index": index, "rows": rows, "bias": bias, "logits": logits, "replica": rid}
+        return loss, sampled
+
+    def _similarity(self, emb, rows, bias):
+        if self._uses_bias or not self.head.normalized:
+            logits = tf.matmul(emb, rows, transpose_b=True)
+            return logits + bias if bias is not None else logits
+        return margins.cosine(emb, tf.transpose(rows))
+
+    def apply_gradients(self, sampled, grad_rows, grad_bias=None, learning_rate=0.1, momentum=0.0,
+                        nesterov=False, weight_decay=0.0):
+        """SGD(-momentum) update of this replica's sampled rows (call in the same replica
+        context as :meth:`train_loss`)."""
+        rid = sampled["replica"]
+        index = sampled["index"]
+        slot = getattr(self, f"shard_momentum_{rid}") if momentum else None
+        ops = [
+            ops_.sparse_momentum_update(
+                self.shard(rid), slot, index, grad_rows, learning_rate, momentum, nesterov, weight_decay
+            )
+        ]
+        if self._uses_bias and grad_bias is not None:
+            bslot = getattr(self, f"shard_bias_momentum_{rid}") if momentum else None
+            ops.append(
+                ops_.sparse_momentum_update(
+                    getattr(self, f"shard_bias_{rid}"), bslot, index, grad_bias, learning_rate, momentum,
+                    nesterov, 0.0,
+                )
+            )
+        return tf.group(ops)
+
+    # -- inference --------------------------------------------------------------------------------
+
+    def call(self, embeddings, labels=None, training=None):
+        """Plain logits ``(B, C)`` over all classes (no margin, no sampling), for inspection on
+        one replica; training goes through :meth:`train_loss` (``tfface.FaceModel`` does it)."""
+        if self._num_shards != 1:
+            raise ValueError(
+                "PartialFC: full logits are only available without a multi-replica strategy; "
+                "train through tfface.FaceModel (which calls train_loss)"
+            )
+        emb = tf.cast(embeddings, tf.float32)
+        bias = getattr(self, "shard_bias_0", None) if self._uses_bias else None
+        return self.head.plain_logits_from_cosine(self._similarity(emb, self.shard_0, bias), emb)
+
+    def monitored(self):
+        return self.head.monitored()
+
+    def compute_output_spec(self, embeddings, labels=None, training=None):
+        return keras.KerasTensor((embeddings.shape[0], self.num_classes), dtype="float32")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "head": keras.saving.serialize_keras_object(self.head),
+                "sample_rate": self.sample_rate,
+                "seed": self.seed,
+            }
+        )
+        return config
