@@ -134,6 +134,8 @@ def train(recipe, workdir, strategy=None, steps=None, progress=True, overrides=N
         init_from(model, recipe["init_from"], print_fn=say)
 
     guard = StepCheckpoint(manager, run.step, recipe["checkpoint_every"], run.steps)
+    if latest:
+        guard.last_saved = start
     printer = ProgressPrinter(run.step, run.steps, run.epochs, run.global_batch, print_fn=say)
     all_callbacks = [guard]
     # Validation first so its figures reach TensorBoard and the epoch lines.
