@@ -124,3 +124,26 @@ def test_data_errors_fail_before_the_first_step(tmp_path, small_synthetic, capsy
     code = cli.main(["train", "smoke", "--workdir", str(tmp_path / "cli"), "--set", "data.batchsize=3"])
     assert code == 2
     assert "data.batchsize" in capsys.readouterr().err
+
+
+def test_init_from_loads_the_backbone_and_matching_head(tmp_path, small_synthetic):
+    from tfface.training import init_from
+
+    source = str(tmp_path / "source")
+    train("smoke", source, steps=2, progress=False, overrides=small(small_synthetic))
+    saved = checkpoint_tensors(source)
+
+    same = build(load_recipe("smoke", small(small_synthetic)), print_fn=lambda *a: None)
+    assert init_from(same.model, source, print_fn=lambda *a: None) == ["backbone", "head"]
+    for i, variable in enumerate(same.model.backbone.variables):
+        np.testing.assert_array_equal(np.array(variable), saved[f"backbone/{i}/.ATTRIBUTES/VARIABLE_VALUE"])
+    np.testing.assert_array_equal(np.array(same.model.head.kernel), saved["head/0/.ATTRIBUTES/VARIABLE_VALUE"])
+    assert int(same.optimizer.iterations) == 0  # the optimizer and step are not taken over
+
+    wider = build(load_recipe("smoke", small(small_synthetic, **{"data.num_classes": 12})), print_fn=lambda *a: None)
+    before = np.array(wider.model.head.kernel)
+    assert init_from(wider.model, source, print_fn=lambda *a: None) == ["backbone"]
+    np.testing.assert_array_equal(np.array(wider.model.head.kernel), before)
+
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        init_from(wider.model, str(tmp_path / "nothing"))
