@@ -147,3 +147,20 @@ def test_init_from_loads_the_backbone_and_matching_head(tmp_path, small_syntheti
 
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         init_from(wider.model, str(tmp_path / "nothing"))
+
+
+def test_class_arguments_are_checked_for_every_section(small_synthetic):
+    base = small(small_synthetic)
+    with pytest.raises(RecipeError, match=r"backbone: tiny has no argument 'widht'"):
+        build(load_recipe("smoke", dict(base, **{"backbone.widht": 3})))
+    with pytest.raises(RecipeError, match=r"optimizer: SGD has no argument 'momentun'.*momentum"):
+        build(load_recipe("smoke", dict(base, **{"optimizer.momentun": 0.9})))
+    with pytest.raises(RecipeError, match=r"optimizer: unknown class 'Sgd'"):
+        build(load_recipe("smoke", dict(base, optimizer={"class": "Sgd"})))
+    with pytest.raises(RecipeError, match=r"loss: HardMining has no argument 'gamma'"):
+        build(load_recipe("smoke", dict(base, loss={"class": "HardMining", "gamma": 2.0})))
+    aux = {"centre": {"class": "CentreLoss", "weight": 0.01}}
+    with pytest.raises(RecipeError, match=r"centres: ClassCentres has no argument 'beta'.*alpha"):
+        build(load_recipe("smoke", dict(base, aux_losses=aux, centres={"beta": 0.5})))
+    with pytest.raises(RecipeError, match=r"aux_losses.centre: unknown class 'CenterLoss'"):
+        build(load_recipe("smoke", dict(base, aux_losses={"centre": {"class": "CenterLoss"}})))

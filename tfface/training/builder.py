@@ -40,10 +40,11 @@ _BASE_KWARGS = ("name", "dtype", "trainable", "reduction")
 
 
 def _check_kwargs(section, cls, kwargs, provided=()):
-    """Every key of ``kwargs`` is a named constructor argument of ``cls`` (or a base Keras
-    argument such as ``name``): a misspelt ``head.margn`` fails here, naming the valid ones."""
+    """Every key of ``kwargs`` is a named argument of ``cls`` (a class's constructor or a builder
+    function), or a base Keras argument such as ``name``: a misspelt ``head.margn`` fails here,
+    naming the valid ones."""
     try:
-        params = inspect.signature(cls.__init__).parameters
+        params = inspect.signature(cls.__init__ if isinstance(cls, type) else cls).parameters
     except (TypeError, ValueError):
         return
     names = [n for n, p in params.items() if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
@@ -102,6 +103,9 @@ def make_backbone(spec, image_size):
     available = list(backbones.names())
     if name not in available:
         raise RecipeError(f"backbone.name: unknown backbone {name!r}; available: {', '.join(available)}")
+    builder = getattr(backbones.spec(name), "builder", None)
+    if builder is not None:
+        _check_kwargs("backbone", builder, spec, provided=("input_shape", "embedding_size"))
     try:
         return backbones.get(name, input_shape=(image_size[0], image_size[1], 3), **spec)
     except TypeError as err:
@@ -124,13 +128,19 @@ def make_logits_loss(spec):
         _check_kwargs("loss", keras.losses.SparseCategoricalCrossentropy, spec)
         spec.setdefault("from_logits", True)
         return keras.losses.SparseCategoricalCrossentropy(**spec)
+    target = _find_class("loss", losses, class_name, (keras.losses,))
+    if isinstance(target, type) and "from_logits" in inspect.signature(target.__init__).parameters:
+        # Heads return logits.
+        spec.setdefault("from_logits", True)
     return _instantiate("loss", losses, spec, extra_modules=(keras.losses,))
 
 
 def make_centres(spec, num_classes):
     from tfface import layers
 
-    return layers.ClassCentres(num_classes, **(spec or {}))
+    spec = dict(spec or {})
+    _check_kwargs("centres", layers.ClassCentres, spec, provided=("num_classes",))
+    return layers.ClassCentres(num_classes, **spec)
 
 
 def make_aux_losses(specs, centres_spec, num_classes):
