@@ -12,8 +12,10 @@ _EXPORTS = {
     # tfrecord.py / build.py
     "build_tfrecords": "tfface.data.build",
     "parse_example": "tfface.data.tfrecord",
+    "serialize_example": "tfface.data.tfrecord",
     # pipeline.py
     "make_dataset": "tfface.data.pipeline",
+    "distribute_dataset": "tfface.data.pipeline",
     # readers.py
     "read_pairs": "tfface.data.readers",
     "read_bin": "tfface.data.readers",

@@ -17,6 +17,7 @@ _EXPORTS = {
     "template_features": "tfface.eval.templates",
     "video_features": "tfface.eval.templates",
     "verify_templates": "tfface.eval.templates",
+    "video_pairs_to_templates": "tfface.eval.templates",
     "extract_embeddings": "tfface.eval.extract",
     "VerificationCallback": "tfface.eval.callbacks",
     "format_table": "tfface.eval.report",
