@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import dense_backbone, separable, vectors
+from training_helpers import dense_backbone, separable, vectors
 from tfface import heads, layers, losses
 from tfface.testing import dtype_policy, mirrored_strategy
 from tfface.training import FaceModel, StepWeight
