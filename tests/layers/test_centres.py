@@ -14,19 +14,6 @@ from tfface.layers import ClassCentres
 from tfface.losses import CentreLoss, MinimumMarginLoss
 
 
-def fresh_mirrored_strategy(n=2):
-    """``testing.mirrored_strategy(n)`` with collective keys of its own.
-
-    Every MirroredStrategy numbers its collectives from the same group/instance keys, and the
-    TensorFlow runtime remembers them for the whole process: a second strategy in the same
-    pytest process that gathers a differently shaped tensor under a reused key fails with
-    "Shape mismatch in the collective instance". TensorFlow's own tests offset the key base per
-    strategy; so do we.
-    """
-    tf.distribute.MirroredStrategy._collective_key_base += 100_000
-    return testing.mirrored_strategy(n)
-
-
 def np_centre_update(centres, f, labels, alpha):
     # MML paper eqs. 14-15, written class by class.
     new = centres.copy()
@@ -198,7 +185,7 @@ def test_mirrored_step_equals_single_device_step():
     centres = rng.normal(size=(NUM_CLASSES, EMB_DIM)).astype("float32")
     single.centres.centres.assign(centres)
     init = single.get_weights()
-    strategy = fresh_mirrored_strategy(2)
+    strategy = testing.mirrored_strategy(2)
     mirrored = build_joint(strategy, init)
     np.testing.assert_array_equal(np.asarray(mirrored.centres.centres), centres)
 

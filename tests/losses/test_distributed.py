@@ -9,25 +9,12 @@ from tfface.layers import ClassCentres
 from tfface.losses import OHEM, MarginalLoss, MinimumMarginLoss, RangeLoss
 
 
-def fresh_mirrored_strategy(n=2):
-    """``testing.mirrored_strategy(n)`` with collective keys of its own.
-
-    Every MirroredStrategy numbers its collectives from the same group/instance keys, and the
-    TensorFlow runtime remembers them for the whole process: a second strategy in the same
-    pytest process that gathers a differently shaped tensor under a reused key fails with
-    "Shape mismatch in the collective instance". TensorFlow's own tests offset the key base per
-    strategy; so do we.
-    """
-    tf.distribute.MirroredStrategy._collective_key_base += 100_000
-    return testing.mirrored_strategy(n)
-
-
 def test_batch_level_losses_match_the_global_batch():
     rng = np.random.default_rng(7)
     emb = (rng.normal(size=(9, 4)) * 3).astype("float32")
     logits = (rng.normal(size=(9, 6)) * 2).astype("float32")
     labels = np.array([0, 1, 0, 2, 1, 1, 3, 0, 2], "int32")
-    strategy = fresh_mirrored_strategy(2)
+    strategy = testing.mirrored_strategy(2)
     with strategy.scope():
         centres = ClassCentres(6, alpha=0.5)
         centres.build((None, 4))
