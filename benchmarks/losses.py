@@ -63,7 +63,7 @@ def make_step(num_classes, dim, variant):
             True,
         ),
         "+ mml (5e-8)": (sce, [(MinimumMarginLoss(centres), 5e-8)], True),
-        "+ range (1.0)": (sce, [(RangeLoss(), 1.0)], False),
+        "+ range (1.0)": (sce, [(RangeLoss(margin=280.0), 1.0)], False),
         "+ marginal (1.0)": (sce, [(MarginalLoss(), 1.0)], False),
     }
     logits_loss, feature_losses, update_centres = variants[variant]

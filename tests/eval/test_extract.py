@@ -48,7 +48,9 @@ def test_flip_modes_with_callable(images):
     summed = extract_embeddings(asym_fn, images, batch_size=3, flip="sum", progress=False)
     np.testing.assert_allclose(summed, 0.0, atol=1e-4)
     concat = extract_embeddings(asym_fn, images, batch_size=3, flip="concat", progress=False)
-    np.testing.assert_allclose(concat, np.concatenate([ref, -ref], 1), rtol=1e-5, atol=1e-5)
+    # facenet's convention: each half L2-normalised before concatenation.
+    unit = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    np.testing.assert_allclose(concat, np.concatenate([unit, -unit], 1), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="flip"):
         extract_embeddings(asym_fn, images, flip="mirror")
 

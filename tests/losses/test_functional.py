@@ -309,3 +309,27 @@ def test_out_of_range_labels_are_named():
             fn(centres, f, np.array([1, 7]))
         with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)num_classes=5.*-1"):
             fn(centres, f, np.array([-1, 0]))
+    logits = np.zeros((2, 5), "float32")
+    for fn in (F.focal, F.sparse_cross_entropy):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)num_classes=5.*\b7\b"):
+            fn(np.array([1, 7]), logits)
+
+
+@pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0])
+def test_focal_gradient_is_finite_for_confident_samples(gamma):
+    # (1 - p)^γ has an infinite derivative at p = 1 for γ < 1; the loss there is 0 and so must
+    # its gradient be.
+    logits = tf.constant([[100.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = tf.reduce_sum(F.focal(np.array([0, 2]), logits, gamma))
+    grad = tape.gradient(loss, logits).numpy()
+    assert np.all(np.isfinite(grad))
+    np.testing.assert_allclose(grad[0], 0.0, atol=1e-12)
+    # d/dz of -(1-p_y)^γ log p_y for the second row, by central differences in numpy.
+    def f(z):
+        q = np.exp(z) / np.exp(z).sum()
+        return -((1 - q[2]) ** gamma) * np.log(q[2])
+    eps = 1e-6
+    numeric = [(f(np.array([1.0, 2.0, 3.0]) + eps * e) - f(np.array([1.0, 2.0, 3.0]) - eps * e)) / (2 * eps) for e in np.eye(3)]
+    np.testing.assert_allclose(grad[1], numeric, rtol=1e-3, atol=1e-5)

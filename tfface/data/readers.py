@@ -49,13 +49,14 @@ def _image_number(text, pairs_txt, lineno):
     return n
 
 
-def read_pairs(pairs_txt, root, ext="jpg", check_files=True, return_folds=False):
+def read_pairs(pairs_txt, root=None, ext="jpg", check_files=True, return_folds=False):
     """Read an LFW-style ``pairs.txt``.
 
     The first line is ``FOLDS<TAB>N`` (``10<TAB>300`` for LFW): FOLDS blocks of 2·N lines follow,
     each with N matched lines ``name<TAB>n1<TAB>n2`` and N mismatched lines
     ``name1<TAB>n1<TAB>name2<TAB>n2``. A one-number header ``N`` (LFW's ``pairsDevTrain.txt``) is
-    one fold. Image ``n`` of ``name`` is ``root/name/name_%04d.ext``. Whether a pair is matched is
+    one fold. Image ``n`` of ``name`` is ``root/name/name_%04d.ext``; ``root`` defaults to the
+    folder holding ``pairs.txt`` (where ``tfface synth`` writes it). Whether a pair is matched is
     read from the form of its line.
 
     Returns ``(paths, issame)``: ``paths`` a list of 2·P strings, pair ``i`` being
@@ -67,6 +68,8 @@ def read_pairs(pairs_txt, root, ext="jpg", check_files=True, return_folds=False)
     lines, and ``FileNotFoundError`` listing every missing image when ``check_files`` is true.
     """
     pairs_txt = os.fspath(pairs_txt)
+    if root is None:
+        root = os.path.dirname(os.path.abspath(pairs_txt))
     ext = ext.lstrip(".")
     with open(pairs_txt, encoding="utf-8") as f:
         lines = f.read().splitlines()

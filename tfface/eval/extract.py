@@ -13,7 +13,7 @@
 
 Decoding and resizing run in a ``tf.data`` pipeline; a tqdm bar shows progress. Flip test:
 ``"none"``, ``"sum"`` (insightface: f(x) + f(flip(x))) or ``"concat"`` (facenet / the MML paper:
-[f(x), f(flip(x))], twice the dimension). With ``cache=DIR`` the result is stored as
+[f(x)/‖f(x)‖, f(flip(x))/‖f(flip(x))‖], twice the dimension). With ``cache=DIR`` the result is stored as
 ``DIR/embeddings-<hash>.npy``, the hash covering the model's weights (or ``cache_key``), the
 images and the options, so several protocols reuse one pass.
 """
@@ -78,7 +78,8 @@ def _dataset(kind, payload, batch_size, image_size):
         img = tf.io.decode_image(data, channels=3, expand_animations=False)
         img = tf.cast(img, tf.float32)
         if image_size is not None:
-            img = tf.image.resize(img, image_size)
+            # As the training pipeline: antialiased when shrinking (e.g. raw 250×250 LFW).
+            img = tf.image.resize(img, image_size, antialias=True)
         return img
 
     if kind == "array":
@@ -310,7 +311,12 @@ def extract_embeddings(model_or_fn, images, batch_size=64, image_size=None, flip
         emb = fn(batch)
         if flip != "none":
             flipped = fn(tf.reverse(batch, axis=[2]))
-            emb = emb + flipped if flip == "sum" else np.concatenate([emb, flipped], axis=1)
+            if flip == "sum":
+                emb = emb + flipped
+            else:
+                # facenet (and the MML paper) concatenate the L2-normalised embeddings of the
+                # image and its flip, so neither half dominates the distance.
+                emb = np.concatenate([_l2(emb), _l2(flipped)], axis=1)
         if emb.shape[0] != batch.shape[0]:
             raise ValueError(f"the model returned {emb.shape[0]} embeddings for a batch of "
                              f"{batch.shape[0]} images")
@@ -326,3 +332,8 @@ def extract_embeddings(model_or_fn, images, batch_size=64, image_size=None, flip
         np.save(tmp, result)
         os.replace(tmp, path)
     return result
+
+
+def _l2(x):
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)

@@ -96,11 +96,16 @@ def _squared_distances(a, b):
 # mining losses (over logits or per-sample losses)
 
 
+def _logit_classes(logits):
+    return logits.shape[-1] if logits.shape[-1] is not None else tf.shape(logits)[-1]
+
+
 def sparse_cross_entropy(labels, logits):
-    """Per-sample softmax cross-entropy from logits."""
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=_labels(labels), logits=_float(logits)
-    )
+    """Per-sample softmax cross-entropy from logits (labels checked: on GPU an out-of-range
+    label gives NaN instead of an error)."""
+    logits = _float(logits)
+    labels = check_labels(labels, _logit_classes(logits), "sparse_cross_entropy")
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
 
 
 def hard_mining(per_sample, alpha=1.5, beta=1.1, A=35.0, B=0.75, form="algorithm1"):
@@ -123,12 +128,16 @@ def hard_mining(per_sample, alpha=1.5, beta=1.1, A=35.0, B=0.75, form="algorithm
 
 def focal(labels, logits, gamma=2.0):
     """Per-sample focal softmax loss ``−(1 − p_y)^γ · log p_y`` (F-Softmax of MV-Softmax, Eq. 2)."""
-    log_p = tf.gather(
-        tf.nn.log_softmax(_float(logits), axis=-1), _labels(labels), axis=1, batch_dims=1
-    )
-    # 1 − exp(log p) loses nothing near p=1 with expm1; pow(0, γ) is fine for γ > 0.
-    one_minus_p = -tf.math.expm1(log_p)
-    return -tf.pow(tf.maximum(one_minus_p, 0.0), gamma) * log_p
+    logits = _float(logits)
+    labels = check_labels(labels, _logit_classes(logits), "focal")
+    log_p = tf.gather(tf.nn.log_softmax(logits, axis=-1), labels, axis=1, batch_dims=1)
+    # 1 − exp(log p) loses nothing near p=1 with expm1.
+    one_minus_p = tf.maximum(-tf.math.expm1(log_p), 0.0)
+    # d/dx x^γ is infinite at x = 0 for γ < 1 (a confident sample): the double where keeps the
+    # gradient finite (the factor is 0 there, and so is log p).
+    positive = one_minus_p > 0
+    weight = tf.where(positive, tf.pow(tf.where(positive, one_minus_p, 1.0), gamma), 0.0)
+    return -weight * log_p
 
 
 def ohem(per_sample, keep_ratio=0.9):
@@ -201,7 +210,7 @@ def minimum_margin_loss(centres, embeddings, labels, alpha=0.5, margin=280.0):
     return 0.5 * tf.reduce_sum(weight * hinge)
 
 
-def range_loss(embeddings, labels, k=2, margin=2e4, alpha=1.0, beta=1.0):
+def range_loss(embeddings, labels, k, margin, alpha=1.0, beta=1.0):
     """Range Loss (Zhang et al. 2017, as MML paper eqs. 8–11): ``α·intra + β·inter``.
 
     intra = Σ over classes in the batch of the harmonic mean ``k / Σ_j 1/D_j`` of its ``k``

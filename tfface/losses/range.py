@@ -13,13 +13,19 @@ class RangeLoss(keras.losses.Loss):
     of the ``k`` largest within-class pair distances; inter is ``max(M − d, 0)`` for the
     nearest pair of batch-mean class centres.
 
-    ``margin`` (M) depends on the feature scale; the default 2e4 follows a public Caffe
-    re-implementation for un-normalised features (the paper gives none for this setting).
+    ``margin`` (M) is required: it depends on the feature scale (squared distances of
+    L2-normalised features are at most 4; the MML recipe uses 280, its MML margin, for 512-d
+    un-normalised Inception-ResNet-v1 features), and neither paper gives a value to default to.
     A batch-level loss: global batch under ``tf.distribute``, each replica returns its share.
     """
 
-    def __init__(self, k=2, margin=2e4, alpha=1.0, beta=1.0, name="range_loss", **kwargs):
+    def __init__(self, k=2, margin=None, alpha=1.0, beta=1.0, name="range_loss", **kwargs):
         super().__init__(name=name, **kwargs)
+        if margin is None:
+            raise ValueError(
+                "RangeLoss: margin (M, on squared distances) is required; it depends on the "
+                "feature scale (at most 4 between L2-normalised features)"
+            )
         if int(k) != k or k < 1:
             raise ValueError(f"RangeLoss: k must be a positive integer, got {k!r}")
         self.k = int(k)
