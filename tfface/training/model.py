@@ -8,9 +8,9 @@ One training step (``train_step``), per replica:
 2. ``total = L_logits(labels, logits) + Σ_k w_k(step)·L_k(labels, embeddings) + regularisers
    + ½·weight_decay·Σ‖W‖²`` where ``w_k`` is a float or a step schedule (``StepWeight``) read at
    ``optimizer.iterations``;
-3. gradients of ``total / num_replicas`` (scaled by the loss scale under mixed precision) are
-   summed across replicas by the optimizer, so the update equals a single-device step on the
-   global batch;
+3. gradients of this replica's share of ``total`` (see below; scaled by the loss scale under
+   mixed precision) are summed across replicas by the optimizer, so the update equals a
+   single-device step on the global batch;
 4. every ``ClassCentres`` layer found on the auxiliary losses (``loss.centres``) is called once
    with ``training=True``: its update uses the embeddings of this step and the centres read by the
    losses above are the values *before* the update.
