@@ -250,16 +250,17 @@ class PartialFC(keras.layers.Layer):
     # -- inference --------------------------------------------------------------------------------
 
     def call(self, embeddings, labels=None, training=None):
-        """Plain logits ``(B, C)`` over all classes (no margin, no sampling), for inspection on
-        one replica; training goes through :meth:`train_loss` (``tfface.FaceModel`` does it)."""
-        if self._num_shards != 1:
-            raise ValueError(
-                "PartialFC: full logits are only available without a multi-replica strategy; "
-                "train through tfface.FaceModel (which calls train_loss)"
-            )
+        """Plain logits ``(B, C)`` over all classes (no margin, no sampling, no state update):
+        each shard's columns are computed on its device and concatenated. Training goes through
+        :meth:`train_loss`, which ``tfface.FaceModel`` calls."""
         emb = tf.cast(embeddings, tf.float32)
-        bias = getattr(self, "shard_bias_0", None) if self._uses_bias else None
-        return self.head.plain_logits_from_cosine(self._similarity(emb, self.shard_0, bias), emb)
+        parts = []
+        for r in range(self._num_shards):
+            bias = getattr(self, f"shard_bias_{r}") if self._uses_bias else None
+            with tf.device(self.shard(r).device):
+                sim = self._similarity(emb, tf.convert_to_tensor(self.shard(r)), bias)
+                parts.append(self.head.plain_logits_from_cosine(sim, emb))
+        return tf.concat(parts, axis=1)
 
     def monitored(self):
         return self.head.monitored()
