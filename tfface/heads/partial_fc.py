@@ -216,7 +216,9 @@ class PartialFC(keras.layers.Layer):
         logits = logits[:, :-1]
         per_sample = ops_.distributed_cross_entropy(logits, mask, ctx)
         loss = tf.reduce_sum(per_sample) / tf.cast(global_batch, tf.float32)
-        sampled = {"index": index, "rows": rows, "bias": bias, "logits": logits, "replica": rid}
+        sampled = {
+            "index": index, "rows": rows, "bias": bias, "logits": logits, "mask": mask, "replica": rid,
+        }
         return loss, sampled
 
     def _similarity(self, emb, rows, bias):
