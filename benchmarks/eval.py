@@ -60,7 +60,7 @@ def bench_identification(n_distractors, chunk_size):
     n_probes, d, n_ids = 3530, 512, 80
     labels = np.arange(n_probes) % n_ids
     centres = rng.standard_normal((n_ids, d), dtype=np.float32)
-    probes = centres[labels] + 1.2 * rng.standard_normal((n_probes, d), dtype=np.float32)
+    probes = centres[labels] + 1.8 * rng.standard_normal((n_probes, d), dtype=np.float32)
     gen_time = [0.0]
 
     def distractors():

@@ -14,6 +14,7 @@ the goal is a ratio <= 1.10 at its setting C=10,000, D=512, B=90.
 Prints one line per variant: milliseconds per step (median of the repeats) and the ratio. Writes
 nothing. Variants are timed in interleaved rounds so a background load affects all alike.
 """
+
 import argparse
 import os
 import sys
@@ -126,8 +127,10 @@ def main(argv=None):
 
     base = np.median(times["plain softmax"])
     device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
-    print(f"tfface loss step overhead: C={args.classes} D={args.dim} B={args.batch} on {device}, "
-          f"median of {rounds} rounds x {steps} steps (goal: ratio <= 1.10)")
+    print(
+        f"tfface loss step overhead: C={args.classes} D={args.dim} B={args.batch} on {device}, "
+        f"median of {rounds} rounds x {steps} steps (goal: ratio <= 1.10)"
+    )
     for variant in VARIANTS:
         median = np.median(times[variant])
         print(f"  {variant:32s} {1000 * median:8.2f} ms/step   ratio {median / base:5.2f}")

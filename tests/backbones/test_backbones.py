@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tfface import backbones
+from tfface.heads import NormFace
 from tfface.backbones import registry
 from tfface.testing import assert_keras_roundtrip, dtype_policy
 
@@ -84,7 +85,7 @@ def _representatives():
 
 
 def _small_shape(name):
-    side = max(32, backbones.spec(name).min_input_size)
+    side = backbones.spec(name).min_input_size
     return (side, side, 3)
 
 
@@ -129,7 +130,16 @@ def test_other_embedding_sizes(name, d):
 # one representative per family, small input, run
 
 
-@pytest.mark.parametrize("name", _representatives())
+# Graph construction in Keras costs roughly per layer; these two (≈550 and ≈400 layers) take
+# minutes to build, run, save and reload on a shared CPU, so they run with ``-m slow`` only.
+# Their native builds, counts and structures are checked in the default run above and below.
+HEAVY = {"attentionnet_irse", "inception_resnet_v1"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in _representatives()],
+)
 def test_forward_fit_roundtrip(name):
     shape = _small_shape(name)
     x = _images(shape)
@@ -147,16 +157,25 @@ def test_forward_fit_roundtrip(name):
 
     num_classes = 3
     labels = np.array([0, 1, 2, 1], dtype="int32")
-    trainer = keras.Sequential([model, keras.layers.Dense(num_classes, name="classes")])
+    images_in = keras.Input(shape, name="images")
+    labels_in = keras.Input((), dtype="int32", name="labels")
+    head = NormFace(num_classes, scale=16.0)
+    trainer = keras.Model([images_in, labels_in], head(model(images_in), labels_in))
     trainer.compile(
-        optimizer=keras.optimizers.SGD(0.01),
+        optimizer=keras.optimizers.SGD(0.1),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        # One step: tracing the train function costs far more than running it eagerly.
+        run_eagerly=True,
     )
     before = [np.array(w) for w in model.trainable_weights]
-    history = trainer.fit(x, labels, batch_size=4, epochs=1, verbose=0)
+    history = trainer.fit([x, labels], labels, batch_size=4, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     changed = [not np.array_equal(b, np.array(w)) for b, w in zip(before, model.trainable_weights)]
     assert all(changed), [w.path for w, c in zip(model.trainable_weights, changed) if not c]
+    # A frozen batch-norm scale (IResNet's last BN) stays exactly 1.
+    for layer in model.layers:
+        if isinstance(layer, backbones.FrozenScaleBatchNormalization):
+            np.testing.assert_array_equal(layer.gamma, np.ones(layer.gamma.shape))
 
     assert_keras_roundtrip(model, x, atol=1e-5)
 
@@ -195,12 +214,9 @@ def test_inception_resnet_v1_structure():
     for bn in _layers(model, keras.layers.BatchNormalization):
         assert (bn.momentum, bn.epsilon, bn.center, bn.scale) == (0.995, 1e-3, True, False)
     assert not model.get_layer("Bottleneck").use_bias
-    assert model.get_layer("Dropout").rate == pytest.approx(0.2)
+    assert model.get_layer("Dropout").rate == pytest.approx(1.0 - 0.8)  # keep probability 0.8
     for conv in _layers(model, keras.layers.Conv2D):
         assert conv.use_bias == conv.name.endswith("_up"), conv.name
-    assert backbones.get("inception_resnet_v1", dropout_keep=0.4).get_layer(
-        "Dropout"
-    ).rate == pytest.approx(0.6)
 
 
 def test_iresnet_structure():
@@ -222,18 +238,6 @@ def test_iresnet_structure():
     assert isinstance(features, backbones.FrozenScaleBatchNormalization)
     assert not features.gamma.trainable
     assert all(w is not features.gamma for w in model.trainable_weights)
-
-
-def test_iresnet_frozen_scale_stays_one_through_fit():
-    model = backbones.get("iresnet18", input_shape=(16, 16, 3), embedding_size=8)
-    trainer = keras.Sequential([model, keras.layers.Dense(3)])
-    trainer.compile(
-        optimizer=keras.optimizers.SGD(0.5),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    trainer.fit(_images((16, 16, 3)), np.array([0, 1, 2, 0]), epochs=1, verbose=0)
-    np.testing.assert_array_equal(model.get_layer("features").gamma, np.ones(8))
-    assert not np.allclose(model.get_layer("features").beta, 0.0)
 
 
 def test_mobilefacenet_structure():
@@ -301,6 +305,7 @@ def test_mirrored_step_equals_single_device_step():
         model.compile(
             optimizer=keras.optimizers.SGD(0.5),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=False,
         )
         return model
 

@@ -95,10 +95,11 @@ def test_seeded_order_and_augmentation_reproduce(data):
     assert a[0].min() >= 0 and a[0].max() <= 255 and a[0].shape[1:] == (64, 64, 3)
     # Epochs are reshuffled.
     n = stats["written"]
-    two, y2 = _collect(make_dataset(tfr, 1, 32, seed=3, deterministic=True, repeat=2))
+    two, y2 = _collect(make_dataset(tfr, 8, 32, seed=3, deterministic=True, repeat=2, drop_remainder=False))
     assert not np.array_equal(y2[:n], y2[n:]) and sorted(y2[:n]) == sorted(y2[n:])
     # Resuming at epoch 1 reproduces epoch 1 of the full run, pixels included.
-    resumed, yr = _collect(make_dataset(tfr, 1, 32, seed=3, deterministic=True, repeat=1, start_epoch=1))
+    resumed, yr = _collect(make_dataset(tfr, 8, 32, seed=3, deterministic=True, repeat=1, start_epoch=1,
+                                        drop_remainder=False))
     np.testing.assert_array_equal(yr, y2[n:])
     np.testing.assert_array_equal(resumed, two[n:])
 
@@ -119,12 +120,20 @@ def test_mirrored_strategy_gives_per_replica_batches(data):
 
 def test_sharded_input_pipelines_split_the_data(data):
     _, tfr, stats = data
-    seen = []
-    for pid in range(2):
-        ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pid, num_replicas_in_sync=2)
-        _, y = _collect(make_dataset(tfr, 4, 32, training=False, input_context=ctx))
-        seen.append(len(y))
-    assert sum(seen) == stats["written"] and min(seen) > 0
+    ref, _ = _collect(make_dataset(tfr, 16, 32, training=False))
+    reference = sorted(round(float(im.sum()), 1) for im in ref)
+    assert len(reference) == stats["written"]
+    # 2 pipelines over 3 shards: by file; 4 pipelines: by record (fewer shards than pipelines).
+    for pipelines in (2, 4):
+        pixels = []
+        for pid in range(pipelines):
+            ctx = tf.distribute.InputContext(num_input_pipelines=pipelines, input_pipeline_id=pid,
+                                             num_replicas_in_sync=pipelines)
+            x, _ = _collect(make_dataset(tfr, 4, 32, seed=1, flip=False, repeat=1, drop_remainder=False,
+                                         input_context=ctx))
+            assert len(x) > 0
+            pixels += [round(float(im.sum()), 1) for im in x]
+        assert sorted(pixels) == reference, f"{pipelines} pipelines: each record read by exactly one"
 
 
 def test_bad_sources_and_arguments(data, tmp_path):

@@ -188,3 +188,40 @@ def test_cli(tmp_path, capsys):
         assert im.size == (160, 160)
     assert json.loads((out / "info.json").read_text())["seed"] == 5
     assert synthetic.run(args) == 2, "a second run into the same directory must refuse"
+
+
+def test_pairs_not_separable_pixel_by_pixel(synth):
+    # Raw-pixel cosine similarity with the best threshold chosen on the pairs themselves (an
+    # optimistic matcher) must stay far from perfect: pose, background and lighting move pixels.
+    out, _ = synth
+    _, _, parsed = parse_lfw_pairs(os.path.join(out, "test", "pairs.txt"))
+
+    def vec(name, k):
+        img = Image.open(os.path.join(out, "test", name, f"{name}_{k:04d}.jpg")).resize((32, 32))
+        v = np.asarray(img, np.float64).ravel()
+        v = v - v.mean()
+        return v / np.linalg.norm(v)
+
+    scores, same = [], []
+    for matched, mismatched in parsed:
+        for name, a, b in matched:
+            scores.append(vec(name, a) @ vec(name, b))
+            same.append(True)
+        for n1, a, n2, b in mismatched:
+            scores.append(vec(n1, a) @ vec(n2, b))
+            same.append(False)
+    scores, same = np.array(scores), np.array(same)
+    best = max(np.mean((scores >= t) == same) for t in scores)
+    assert best < 0.9, f"raw pixels separate the pairs with accuracy {best:.2f}"
+
+
+def test_pairs_read_by_the_package_reader(synth):
+    # The verification reader (tfface.data.read_pairs) accepts the generated file as LFW's.
+    from tfface.data import read_pairs
+
+    out, _ = synth
+    paths, issame = read_pairs(os.path.join(out, "test", "pairs.txt"), os.path.join(out, "test"))
+    n = SMALL["pairs_per_fold"]
+    expected = np.tile(np.r_[np.ones(n, bool), np.zeros(n, bool)], SMALL["folds"])
+    np.testing.assert_array_equal(issame, expected)
+    assert len(paths) == 2 * len(issame) and all(os.path.isfile(p) for p in paths)

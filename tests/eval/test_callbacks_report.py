@@ -29,7 +29,7 @@ def test_callback_logs_history_and_tensorboard(tmp_path):
     hist = model.fit(images, rng.integers(0, 3, 40), epochs=1, batch_size=20, verbose=0,
                      callbacks=[cb])
     # Independent path: predict after training, then the protocol.
-    e = embedder.predict(images, verbose=0)
+    e = embedder(images).numpy()
     ref = verify(e[0::2], e[1::2], issame, folds=4, far=(0.1,))
     assert hist.history["syn_accuracy"] == [pytest.approx(ref["accuracy"])]
     assert hist.history["syn_tar@far=0.1"] == [pytest.approx(ref["tar_at_far"][0.1])]

@@ -1,6 +1,7 @@
 """``tfface eval`` end to end on a tiny model and an LFW-layout folder written by the test."""
 import json
 import os
+import pickle
 import subprocess
 import sys
 import types
@@ -80,8 +81,8 @@ def test_cli_writes_table_json_png(tmp_path, readers, capsys):
     for fold in range(2):
         order += [((n, a), (n, b)) for n, a, b in matched[3 * fold:3 * fold + 3]]
         order += [((n1, a), (n2, b)) for n1, a, n2, b in mismatched[3 * fold:3 * fold + 3]]
-    ea = model.predict(np.stack([images[a] for a, _ in order]).astype(np.float32), verbose=0)
-    eb = model.predict(np.stack([images[b] for _, b in order]).astype(np.float32), verbose=0)
+    ea = model(np.stack([images[a] for a, _ in order]).astype(np.float32)).numpy()
+    eb = model(np.stack([images[b] for _, b in order]).astype(np.float32)).numpy()
     ref = verify(ea, eb, [True] * 3 + [False] * 3 + [True] * 3 + [False] * 3, folds=2,
                  far=(0.5, 0.1))
     assert data["results"]["lfw"]["accuracy"] == pytest.approx(ref["accuracy"], abs=1e-6)
@@ -91,6 +92,19 @@ def test_cli_writes_table_json_png(tmp_path, readers, capsys):
     assert ident["num_distractors"] == 30
     assert open(out / "roc.png", "rb").read(4) == b"\x89PNG"
 
+    # The same pairs as an insightface .bin (encoded PNGs, pair i = images 2i, 2i+1).
+    bins = []
+    for a, b in order:
+        bins += [(root / a[0] / f"{a[0]}_{a[1]:04d}.png").read_bytes(),
+                 (root / b[0] / f"{b[0]}_{b[1]:04d}.png").read_bytes()]
+    bin_path = tmp_path / "toy.bin"
+    with open(bin_path, "wb") as fh:
+        pickle.dump((bins, [True] * 3 + [False] * 3 + [True] * 3 + [False] * 3), fh)
+    assert cli.main(["--model", model_path, "--bin", str(bin_path), "--folds", "2", "--far",
+                     "0.5", "--out", str(tmp_path / "bin_report"), "--no-progress"]) == 0
+    data = json.load(open(tmp_path / "bin_report" / "eval.json"))
+    assert data["results"]["toy"]["accuracy"] == pytest.approx(ref["accuracy"], abs=1e-6)
+
 
 def test_cli_dispatch_and_usage_errors(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
@@ -99,3 +113,5 @@ def test_cli_dispatch_and_usage_errors(tmp_path):
     assert proc.returncode == 0 and "--pairs" in proc.stdout and "--distractors" in proc.stdout
     assert cli.main(["--model", str(tmp_path / "none.keras")]) == 2
     assert cli.main(["--model", str(tmp_path / "none.keras"), "--bin", "x.bin"]) == 2
+    assert cli.main(["--model", "m.keras", "--probes", str(tmp_path)]) == 2  # no gallery/distr.
+    assert cli.main(["--model", "m.keras", "--pairs", "pairs.txt"]) == 2  # no --root

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from tfface.eval.templates import template_features, verify_templates, video_features
+from tfface.eval.templates import (template_features, verify_templates, video_features,
+                                   video_pairs_to_templates)
 from tfface.eval.verification import verify
 
 
@@ -40,3 +41,15 @@ def test_verify_templates_equals_verify_on_means():
     assert res["auc"] == pytest.approx(ref["auc"])
     with pytest.raises(ValueError, match="template 99"):
         verify_templates(f, tid, [[0, 99]] * 4, [1, 0, 1, 0], folds=2)
+
+
+def test_ytf_video_pairs_share_one_pass():
+    v1, v2, v3 = ["a/0/1.jpg", "a/0/2.jpg"], ["a/1/1.jpg"], ["b/0/1.jpg", "b/0/2.jpg", "b/0/3.jpg"]
+    frames, vid, pairs = video_pairs_to_templates([(v1, v2), (v1, v3), (v3, v2), (v2, v1)])
+    assert frames == v1 + v2 + v3
+    assert vid.tolist() == [0, 0, 1, 2, 2, 2]
+    assert pairs.tolist() == [[0, 1], [0, 2], [2, 1], [1, 0]]
+    # Frame features -> video means -> verification of the pairs.
+    feats = np.array([[1.0, 0], [1, 0.2], [1, 0.1], [0, 1], [0.1, 1], [0, 1]])
+    res = verify_templates(feats, vid, pairs, [True, False, False, True], folds=2)
+    assert res["num_pairs"] == 4 and res["auc"] == 1.0

@@ -171,3 +171,32 @@ def test_bad_inputs_are_named():
         verify(np.full((4, 3), np.nan), a, [1, 0, 1, 0])
     with pytest.raises(ValueError, match="far"):
         verify(a + 1, a + 1, [1, 0, 1, 0], folds=2, far=(0.0,))
+
+
+def test_explicit_fold_ids():
+    rng = np.random.default_rng(7)
+    n = 90
+    issame = rng.random(n) < 0.5
+    sim = np.round(rng.normal(issame * 1.0, 1.0, n), 1)
+    # Contiguous ids reproduce folds=k.
+    ids = np.repeat(np.arange(3), 30)
+    a = verify_scores(sim, issame, folds=ids)
+    b = verify_scores(sim, issame, folds=3)
+    assert a["fold_accuracies"] == b["fold_accuracies"] and a["thresholds"] == b["thresholds"]
+    # Interleaved ids (e.g. a splits file not sorted by split): brute force per fold.
+    ids = np.arange(n) % 3 + 5
+    res = verify_scores(sim, issame, folds=ids)
+    assert res["folds"] == 3
+    for f, fid in enumerate((5, 6, 7)):
+        test = ids == fid
+        best_acc, best_t = -1.0, None
+        for t in sorted(set(sim[~test].tolist())):
+            acc = np.mean((sim[~test] >= t) == issame[~test])
+            if acc >= best_acc:
+                best_acc, best_t = acc, t
+        assert res["thresholds"][f] == best_t
+        assert res["fold_accuracies"][f] == pytest.approx(np.mean((sim[test] >= best_t) == issame[test]))
+    with pytest.raises(ValueError, match="folds"):
+        verify_scores(sim, issame, folds=np.zeros(n, int))
+    with pytest.raises(ValueError, match="folds"):
+        verify_scores(sim, issame, folds=np.zeros(5, int))

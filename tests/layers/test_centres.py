@@ -1,5 +1,6 @@
 """ClassCentres: the eq. 14–15 update, state saving, label checks, and a MirroredStrategy step
 of Softmax + Centre + MML that must equal the one-device step on the same global batch."""
+
 import os
 import tempfile
 
@@ -27,7 +28,9 @@ def np_centre_update(centres, f, labels, alpha):
 def make_layer(num_classes=6, dim=3, alpha=0.5, seed=0):
     layer = ClassCentres(num_classes, alpha=alpha)
     layer.build((None, dim))
-    layer.centres.assign(np.random.default_rng(seed).normal(size=(num_classes, dim)).astype("float32"))
+    layer.centres.assign(
+        np.random.default_rng(seed).normal(size=(num_classes, dim)).astype("float32")
+    )
     return layer
 
 
@@ -44,7 +47,9 @@ def test_update_follows_eq_14_15_and_only_in_training():
 
     out = layer(f, y, training=True)
     np.testing.assert_allclose(out, start[y], rtol=1e-6)  # returns the centres before the update
-    np.testing.assert_allclose(np.asarray(layer.centres), np_centre_update(start, f, y, 0.3), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(layer.centres), np_centre_update(start, f, y, 0.3), rtol=1e-5, atol=1e-6
+    )
 
     # inside a compiled function too, twice in a row
     step = tf.function(lambda f, y: layer(f, y, training=True))
@@ -155,7 +160,7 @@ def run_step(strategy, model, x, y):
 
         def split(array):
             return strategy.experimental_distribute_values_from_function(
-                lambda ctx: tf.constant(array[ctx.replica_id_in_sync_group * share:][:share])
+                lambda ctx: tf.constant(array[ctx.replica_id_in_sync_group * share :][:share])
             )
 
         inputs = (split(x), split(y))
@@ -209,3 +214,14 @@ def test_mirrored_step_equals_single_device_step():
 def emb_after_forward(init, x):
     # the embeddings of the step (computed before the weights moved)
     return x.astype(np.float64) @ init[0] + init[1]
+
+
+def test_float32_centres_under_mixed_precision():
+    with testing.dtype_policy("mixed_float16"):
+        layer = ClassCentres(4, alpha=0.5)
+        f = np.array([[1.0, 2.0], [3.0, -1.0]], "float16")
+        y = np.array([1, 1], "int32")
+        out = layer(f, y, training=True)
+    assert layer.centres.dtype == "float32" and out.dtype == "float32"
+    expected = np_centre_update(np.zeros((4, 2)), f.astype(np.float64), y, 0.5)
+    np.testing.assert_allclose(np.asarray(layer.centres), expected, rtol=1e-6)

@@ -3,6 +3,7 @@
 The formulas themselves are checked against numpy in test_functional.py; here the reference is
 the numpy mean/sum of the per-sample formula, or the functional value for batch-level losses.
 """
+
 import math
 
 import keras
@@ -58,12 +59,16 @@ def test_hard_mining(data):
     eq2 = HardMining(form="eq2", alpha=1.0, beta=2.0, A=5.0, B=0.5)
     value = testing.run_loss_test(eq2, labels, logits)
     ce = np_ce(labels, logits)
-    np.testing.assert_allclose(value, (ce / (1 + np.exp(-5.0 * (2.0 * ce - 0.5)))).mean(), rtol=1e-5)
+    np.testing.assert_allclose(
+        value, (ce / (1 + np.exp(-5.0 * (2.0 * ce - 0.5)))).mean(), rtol=1e-5
+    )
 
     # any per-sample base, serialised with the loss
     over_focal = HardMining(base=Focal(gamma=1.0))
     value = testing.run_loss_test(over_focal, labels, logits)
-    np.testing.assert_allclose(value, np.mean(np.asarray(F.hard_mining(F.focal(labels, logits, 1.0)))), rtol=1e-5)
+    np.testing.assert_allclose(
+        value, np.mean(np.asarray(F.hard_mining(F.focal(labels, logits, 1.0)))), rtol=1e-5
+    )
     restored = HardMining.from_config(over_focal.get_config())
     assert isinstance(restored.base, Focal) and restored.base.gamma == 1.0
 
@@ -81,7 +86,9 @@ def test_focal_and_ohem(data):
     focal = Focal(gamma=2.0)
     p = np.exp(-np_ce(labels, logits))
     np.testing.assert_allclose(
-        testing.run_loss_test(focal, labels, logits), np.mean(-((1 - p) ** 2) * np.log(p)), rtol=1e-5
+        testing.run_loss_test(focal, labels, logits),
+        np.mean(-((1 - p) ** 2) * np.log(p)),
+        rtol=1e-5,
     )
     ohem = OHEM(keep_ratio=0.6)
     ce = np_ce(labels, logits)
@@ -98,9 +105,13 @@ def test_centre_loss(data):
     c = np.asarray(centres.centres)
     per_sample = 0.5 * np.sum((emb - c[labels]) ** 2, axis=1)
     loss = CentreLoss(centres)
-    np.testing.assert_allclose(testing.run_loss_test(loss, labels, emb), per_sample.mean(), rtol=1e-5)
+    np.testing.assert_allclose(
+        testing.run_loss_test(loss, labels, emb), per_sample.mean(), rtol=1e-5
+    )
     # the paper's Eq. 2 is a sum over the batch
-    np.testing.assert_allclose(CentreLoss(centres, reduction="sum")(labels, emb), per_sample.sum(), rtol=1e-5)
+    np.testing.assert_allclose(
+        CentreLoss(centres, reduction="sum")(labels, emb), per_sample.sum(), rtol=1e-5
+    )
     # a rebuilt loss holds a fresh layer description; re-attaching it restores the values
     clone = CentreLoss.from_config(loss.get_config())
     assert clone.centres is not centres and clone.centres.num_classes == C
@@ -131,13 +142,20 @@ def test_range_and_marginal(data):
     )
     marginal = MarginalLoss(threshold=1.1, error_margin=0.2)
     np.testing.assert_allclose(
-        testing.run_loss_test(marginal, labels, emb), F.marginal_loss(emb, labels, 1.1, 0.2), rtol=1e-6
+        testing.run_loss_test(marginal, labels, emb),
+        F.marginal_loss(emb, labels, 1.1, 0.2),
+        rtol=1e-6,
     )
 
 
 def test_feature_losses_accept_column_labels_and_float16(data):
     _, emb, labels, centres = data
-    for loss in (CentreLoss(centres), MinimumMarginLoss(centres, 40.0), RangeLoss(margin=100.0), MarginalLoss()):
+    for loss in (
+        CentreLoss(centres),
+        MinimumMarginLoss(centres, 40.0),
+        RangeLoss(margin=100.0),
+        MarginalLoss(),
+    ):
         flat = float(loss(labels, emb))
         column = float(loss(labels[:, None], emb))
         half = loss(labels, emb.astype("float16"))
@@ -148,14 +166,25 @@ def test_feature_losses_accept_column_labels_and_float16(data):
 
 def test_single_class_and_single_sample_batches_are_finite(data):
     _, emb, _, centres = data
-    for loss in (MinimumMarginLoss(centres, 40.0), RangeLoss(margin=100.0), MarginalLoss(), CentreLoss(centres)):
-        for f, y in ((emb[:1], np.array([2])), (emb[:3], np.array([1, 1, 1])), (np.zeros_like(emb[:2]), np.array([0, 0]))):
+    for loss in (
+        MinimumMarginLoss(centres, 40.0),
+        RangeLoss(margin=100.0),
+        MarginalLoss(),
+        CentreLoss(centres),
+    ):
+        for f, y in (
+            (emb[:1], np.array([2])),
+            (emb[:3], np.array([1, 1, 1])),
+            (np.zeros_like(emb[:2]), np.array([0, 0])),
+        ):
             f = tf.constant(f)
             with tf.GradientTape() as tape:
                 tape.watch(f)
                 value = loss(y, f)
             grad = tape.gradient(value, f)
-            assert np.isfinite(float(value)) and np.all(np.isfinite(np.asarray(grad))), type(loss).__name__
+            assert np.isfinite(float(value)) and np.all(np.isfinite(np.asarray(grad))), type(
+                loss
+            ).__name__
 
 
 def test_out_of_range_label_in_a_compiled_step(data):
@@ -185,3 +214,37 @@ def test_hard_mining_and_ohem_in_fit_with_logits_model(data):
         # the reported loss is the loss of the weights before the step
         model.set_weights(start)
         np.testing.assert_allclose(history.history["loss"][0], float(loss(y, model(x))), rtol=1e-5)
+
+
+@pytest.mark.parametrize("head_name", ["arcface", "sphereface"])
+def test_hard_mining_over_margin_heads_in_fit(head_name):
+    # Hard-Mining ArcFace and Hard-Mining A-Softmax: the modulation applies per sample to the
+    # cross-entropy of the head's margin logits.
+    import tfface.heads
+
+    rng = np.random.default_rng(11)
+    emb = rng.normal(size=(12, D)).astype("float32")
+    y = rng.integers(0, C, size=12).astype("int32")
+    head = tfface.heads.get(head_name, num_classes=C)
+    model = testing.head_model(head, D)
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss=HardMining())
+    start = model.get_weights()
+    history = model.fit([emb, y], y, batch_size=12, epochs=1, verbose=0)
+    assert not np.allclose(np.asarray(head.kernel), start[0])
+
+    model.set_weights(start)  # kernel and any head state (SphereFace's iteration) before the step
+    logits = np.asarray(model([emb, y], training=True), np.float64)
+    np.testing.assert_allclose(
+        history.history["loss"][0], np_hm(np_ce(y, logits)).mean(), rtol=1e-4
+    )
+
+
+def test_centre_losses_build_an_unbuilt_layer_from_the_embeddings(data):
+    _, emb, labels, _ = data
+    centres = ClassCentres(C)
+    np.testing.assert_allclose(
+        CentreLoss(centres)(labels, emb), np.mean(0.5 * np.sum(emb**2, axis=1)), rtol=1e-5
+    )
+    assert centres.built and tuple(centres.centres.shape) == (C, D)
+    with pytest.raises(ValueError, match="dimensions"):
+        MinimumMarginLoss(centres)(labels, emb[:, :2])

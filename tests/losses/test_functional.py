@@ -3,6 +3,7 @@
 Each reference below is written from the paper's equation (loops, not the code's vectorised
 tricks), so a wrong mask, weight or reduction in the implementation shows up here.
 """
+
 import math
 
 import numpy as np

@@ -3,7 +3,7 @@
 
 Names are resolved lazily; the detector (and with it TensorFlow) is loaded on first detection.
 """
-import importlib
+from tfface._lazy import lazy_exports
 
 _EXPORTS = {
     "FaceAligner": "tfface.align.aligner",
@@ -20,11 +20,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'tfface.align' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

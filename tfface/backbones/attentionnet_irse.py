@@ -30,8 +30,8 @@ resizing, adding the level's features and its skip at each scale, then adds ``T`
 ``BN → PReLU → conv1×1 → BN → PReLU → conv1×1 → sigmoid`` to get the mask ``M``; the output is
 ``unit((1 + M)·T)`` (attention residual learning, the RAN paper's eq. 3).
 
-Parameter count at 112×112, 512-d (``count_params()``, including BN moving statistics):
-see ``docs/backbones.md`` and the tests (its 7·7·2048·512 FC alone holds 51.4M).
+Parameter count at 112×112, 512-d: 84,281,808 (``count_params()``, including BN moving
+statistics; 84,156,368 trainable) — the 7·7·2048 × 512 FC alone holds 51.4M.
 """
 import keras
 
@@ -143,7 +143,7 @@ def attentionnet_irse(input_shape=(112, 112, 3), embedding_size=512, dropout=0.0
     """
     name = "attentionnet_irse"
     input_shape = common.check_input_shape(name, input_shape, 16)
-    common.check_embedding_size(name, embedding_size)
+    embedding_size = common.check_embedding_size(name, embedding_size)
     dropout = common.check_rate(name, "dropout", dropout)
     b = _Builder(sync_bn)
 

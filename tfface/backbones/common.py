@@ -6,6 +6,8 @@ model as ``(x − 127.5) / 128`` — the papers' preprocessing — so an exporte
 ends with :func:`embedding_output` (a float32 cast, so embeddings are float32 under
 ``mixed_float16`` too).
 """
+import numbers
+
 import keras
 
 # (x − 127.5) / 128, as in insightface, facenet's "fixed_image_standardization" and MV-Softmax §4.
@@ -32,9 +34,13 @@ def check_input_shape(name, input_shape, min_size):
 
 
 def check_embedding_size(name, embedding_size):
-    if isinstance(embedding_size, bool) or not isinstance(embedding_size, int) or embedding_size < 1:
+    if (
+        isinstance(embedding_size, bool)
+        or not isinstance(embedding_size, numbers.Integral)
+        or embedding_size < 1
+    ):
         raise ValueError(f"{name}: embedding_size must be a positive int, got {embedding_size!r}")
-    return embedding_size
+    return int(embedding_size)
 
 
 def check_rate(name, arg, value):

@@ -130,7 +130,7 @@ def inception_resnet_v1(
     """
     name = "inception_resnet_v1"
     input_shape = common.check_input_shape(name, input_shape, MIN_INPUT_SIZE)
-    common.check_embedding_size(name, embedding_size)
+    embedding_size = common.check_embedding_size(name, embedding_size)
     if not 0.0 < float(dropout_keep) <= 1.0:
         raise ValueError(f"{name}: dropout_keep must be in (0, 1], got {dropout_keep!r}")
     b = _Builder(sync_bn)

@@ -79,7 +79,7 @@ def build_iresnet(depths, input_shape, embedding_size, dropout=0.0, sync_bn=Fals
       sync_bn: batch-norm statistics over the global batch under ``tf.distribute``.
     """
     input_shape = common.check_input_shape(name, input_shape, 16)
-    common.check_embedding_size(name, embedding_size)
+    embedding_size = common.check_embedding_size(name, embedding_size)
     dropout = common.check_rate(name, "dropout", dropout)
     if len(depths) != 4 or any(int(d) < 1 for d in depths):
         raise ValueError(f"{name}: depths must be four positive ints, got {depths!r}")

@@ -93,7 +93,7 @@ def mobilefacenet(input_shape=(112, 112, 3), embedding_size=512, sync_bn=False):
     """
     name = "mobilefacenet"
     input_shape = common.check_input_shape(name, input_shape, 16)
-    common.check_embedding_size(name, embedding_size)
+    embedding_size = common.check_embedding_size(name, embedding_size)
 
     images, x = common.image_input(input_shape)
     x = _conv_bn(x, 64, 3, 2, "conv1", sync_bn)

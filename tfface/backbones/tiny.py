@@ -26,7 +26,7 @@ def tiny(input_shape=(32, 32, 3), embedding_size=64, sync_bn=False):
     """
     name = "tiny"
     input_shape = common.check_input_shape(name, input_shape, 32)
-    common.check_embedding_size(name, embedding_size)
+    embedding_size = common.check_embedding_size(name, embedding_size)
 
     images, x = common.image_input(input_shape)
     for i, width in enumerate(WIDTHS, start=1):

@@ -4,7 +4,7 @@ YTF ``splits.txt``).
 
 Public names are resolved lazily from their modules, so importing this package is cheap.
 """
-import importlib
+from tfface._lazy import lazy_exports
 
 _EXPORTS = {
     # synthetic.py
@@ -12,8 +12,10 @@ _EXPORTS = {
     # tfrecord.py / build.py
     "build_tfrecords": "tfface.data.build",
     "parse_example": "tfface.data.tfrecord",
+    "serialize_example": "tfface.data.tfrecord",
     # pipeline.py
     "make_dataset": "tfface.data.pipeline",
+    "distribute_dataset": "tfface.data.pipeline",
     # readers.py
     "read_pairs": "tfface.data.readers",
     "read_bin": "tfface.data.readers",
@@ -21,11 +23,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'tfface.data' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

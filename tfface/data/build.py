@@ -301,6 +301,9 @@ def build_tfrecords(
     ``max_pixels`` bounds the header-declared size, ``max_bytes`` the file size; ``seed`` fixes
     the spread of records over shards.
     """
+    # Imported here, before the worker threads start: the first check would otherwise pay for
+    # TensorFlow's import while every other thread waits on the import lock.
+    import tensorflow  # noqa: F401
     from tqdm.auto import tqdm
 
     src, out = os.fspath(src), os.fspath(out)

@@ -5,7 +5,7 @@ Stages (training)::
 
     shard files --shuffle(seed, epoch)--> parallel interleave of TFRecordDataset
       --shuffle(buffer, seed, epoch)--> enumerate --parallel map: parse, decode,
-      [random crop], resize, [flip]--> batch --parallel map: float32, [colour]--> prefetch
+      [random crop], resize, [flip], float32, [colour]--> batch --> prefetch
 
 Reproducibility. Each epoch is its own sub-pipeline seeded by ``(seed, epoch)``, and each element
 carries a key ``(seed, epoch, position in the epoch)`` from which all its augmentation is drawn
@@ -124,9 +124,9 @@ def _size(image_size):
     return (int(h), int(w))
 
 
-def _element_fn(size, training, flip, random_crop):
-    """Per element: encoded bytes -> uint8 (H, W, 3), [random crop], resized, [flipped], and the
-    element's uniform draws for the batched colour augmentation, all from its key."""
+def _element_fn(size, training, flip, random_crop, color_jitter):
+    """Per element: encoded bytes and key -> float32 (H, W, 3) in [0, 255]: decode,
+    [random crop], resize, [flip], [colour]; every random choice comes from the key."""
     crop = 0.9 if random_crop is True else float(random_crop or 0.0)
     if random_crop and not 0.0 < crop < 1.0:
         raise ValueError(f"random_crop must be True or a fraction in (0, 1), got {random_crop!r}")
@@ -143,41 +143,40 @@ def _element_fn(size, training, flip, random_crop):
         same = tf.logical_and(tf.equal(shape[0], size[0]), tf.equal(shape[1], size[1]))
 
         def resize():
-            resized = tf.image.resize(image, size, method="bilinear", antialias=True)
+            # Antialiasing only matters when shrinking, and its kernel is several times slower:
+            # plain bilinear when enlarging (e.g. a random crop scaled back up).
+            shrink = tf.logical_or(shape[0] > size[0], shape[1] > size[1])
+            resized = tf.cond(
+                shrink,
+                lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
+                lambda: tf.image.resize(image, size, method="bilinear"),
+            )
             return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
 
         # Resizing an image that already has the size would only cost time (and blur it).
         image = tf.cond(same, lambda: image, resize)
         image = tf.ensure_shape(image, [size[0], size[1], 3])
-        draws = tf.random.stateless_uniform([4], seed=keys[1])
-        if training and flip:
-            # On the uint8 image, and only when it flips: a third of the cost of a batched
-            # tf.where over float32.
-            image = tf.cond(draws[0] < 0.5, lambda: tf.reverse(image, axis=[1]), lambda: image)
-        return image, draws
+        if not training or not (flip or color_jitter):
+            return tf.cast(image, tf.float32)
+        u = tf.random.stateless_uniform([4], seed=keys[1])
+        if flip:
+            # On the uint8 image, and only when it flips.
+            image = tf.cond(u[0] < 0.5, lambda: tf.reverse(image, axis=[1]), lambda: image)
+        # Cast per element, not per batch: measured ~2x faster in tf.data (cache-sized buffers).
+        image = tf.cast(image, tf.float32)
+        if color_jitter:
+            # Brightness +-12.5 %, contrast and saturation factors in [0.8, 1.2], per image, as
+            # tf.image.random_{brightness,contrast,saturation} (saturation as a blend with grey).
+            image = image + (u[1] * 2.0 - 1.0) * (0.125 * 255.0)
+            mean = tf.reduce_mean(image)
+            image = (image - mean) * (0.8 + 0.4 * u[2]) + mean
+            grey = tf.reduce_sum(image * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
+            image = grey + (image - grey) * (0.8 + 0.4 * u[3])
+        if color_jitter or crop:
+            image = tf.clip_by_value(image, 0.0, 255.0)
+        return image
 
     return element
-
-
-def _batch_augment_fn(training, color_jitter):
-    """Per batch: uint8 images and each element's draws -> float32 [0, 255], colour-jittered
-    element by element, vectorised over the batch."""
-
-    def augment(images, draws):
-        images = tf.cast(images, tf.float32)
-        if training and color_jitter:
-            # Brightness +-12.5%, contrast and saturation factors in [0.8, 1.2], as
-            # tf.image.random_{brightness,contrast,saturation} would, per image.
-            u = draws[:, None, None, 1:]
-            images = images + (u[..., 0:1] * 2.0 - 1.0) * (0.125 * 255.0)
-            mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
-            images = (images - mean) * (0.8 + 0.4 * u[..., 1:2]) + mean
-            gray = tf.reduce_sum(images * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
-            images = gray + (images - gray) * (0.8 + 0.4 * u[..., 2:3])
-            images = tf.clip_by_value(images, 0.0, 255.0)
-        return images
-
-    return augment
 
 
 def _decode(data):
@@ -249,6 +248,7 @@ def make_dataset(
 
     kind, what = describe_source(source)
     pipelines, pipeline_id = 1, 0
+    base_seed = seed
     if input_context is not None:
         pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
         # Different pipelines shuffle differently; they read different data anyway.
@@ -271,31 +271,35 @@ def make_dataset(
     n_items = len(files) if kind == "tfrecord" else len(paths)
     cycle = max(1, min(int(cycle_length), n_items))
 
+    # Sharding by record needs every pipeline to see the records in the same order before
+    # ds.shard: the same file order (base seed) and a deterministic interleave.
+    record_shards = kind == "tfrecord" and pipelines > 1 and not shard_files
+
     def epoch_dataset(epoch):
         epoch_seed = seed * 7919 + epoch
         if kind == "tfrecord":
             ds = tf.data.Dataset.from_tensor_slices(items)
             if training:
-                ds = ds.shuffle(n_items, seed=epoch_seed, reshuffle_each_iteration=False)
-            parallel = {"num_parallel_calls": AUTOTUNE, "deterministic": bool(deterministic) or not training}
+                file_seed = (base_seed if record_shards else seed) * 7919 + epoch
+                ds = ds.shuffle(n_items, seed=file_seed, reshuffle_each_iteration=False)
+            in_order = bool(deterministic) or not training or record_shards
+            parallel = {"num_parallel_calls": AUTOTUNE, "deterministic": in_order}
             ds = ds.interleave(
                 lambda f: tf.data.TFRecordDataset(f, buffer_size=1 << 20),
                 cycle_length=cycle,
                 block_length=1,
                 **(parallel if cycle > 1 else {}),
             )
-            if pipelines > 1 and not shard_files:
+            if record_shards:
                 ds = ds.shard(pipelines, pipeline_id)
-            ds = ds.map(lambda r: (r, tf.constant(-1, tf.int32)))
         else:
             ds = tf.data.Dataset.from_tensor_slices((items, labels))
         if training:
             buffer = n_items if kind == "folder" else int(shuffle_buffer)
             if buffer > 1:
                 ds = ds.shuffle(buffer, seed=epoch_seed + 1, reshuffle_each_iteration=False)
-        return ds.enumerate().map(
-            lambda i, x: (x[0], x[1], tf.stack([tf.constant(seed, tf.int64), epoch * _EPOCH_STRIDE + i]))
-        )
+        # The element's position, offset by its epoch: one zip stage, no extra map per element.
+        return ds.enumerate(start=epoch * _EPOCH_STRIDE)
 
     if epochs is None:
         epochs_ds = tf.data.Dataset.counter(int(start_epoch))
@@ -303,26 +307,23 @@ def make_dataset(
         epochs_ds = tf.data.Dataset.range(int(start_epoch), int(start_epoch) + epochs)
     ds = epochs_ds.flat_map(epoch_dataset)
 
-    element = _element_fn(size, training, flip, random_crop)
-    augment = _batch_augment_fn(training, color_jitter)
+    element = _element_fn(size, training, flip, random_crop, color_jitter)
 
+    seed_t = tf.constant(seed, tf.int64)
     if kind == "tfrecord":
 
-        def load(record, _label, key):
+        def load(position, record):
             ex = tf.io.parse_single_example(record, {"image": FEATURES["image"], "label": FEATURES["label"]})
-            image, draws = element(ex["image"], key)
-            return image, draws, tf.cast(ex["label"], tf.int32)
+            return element(ex["image"], tf.stack([seed_t, position])), tf.cast(ex["label"], tf.int32)
 
     else:
 
-        def load(path, label, key):
-            image, draws = element(tf.io.read_file(path), key)
-            return image, draws, label
+        def load(position, item):
+            path, label = item
+            return element(tf.io.read_file(path), tf.stack([seed_t, position])), label
 
     ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=bool(deterministic) or not training)
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
-    ds = ds.map(lambda images, draws, labels: (augment(images, draws), labels),
-                num_parallel_calls=num_parallel_calls, deterministic=bool(deterministic) or not training)
     if prefetch:
         ds = ds.prefetch(prefetch)
     options = tf.data.Options()

@@ -5,7 +5,7 @@ extraction, a Keras callback, reports and the ``tfface eval`` command.
 The protocol modules are numpy only; TensorFlow is imported only by extraction and the callback.
 Public names are resolved lazily, so importing this package is cheap.
 """
-import importlib
+from tfface._lazy import lazy_exports
 
 _EXPORTS = {
     "verify": "tfface.eval.verification",
@@ -17,6 +17,7 @@ _EXPORTS = {
     "template_features": "tfface.eval.templates",
     "video_features": "tfface.eval.templates",
     "verify_templates": "tfface.eval.templates",
+    "video_pairs_to_templates": "tfface.eval.templates",
     "extract_embeddings": "tfface.eval.extract",
     "VerificationCallback": "tfface.eval.callbacks",
     "format_table": "tfface.eval.report",
@@ -25,11 +26,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'tfface.eval' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

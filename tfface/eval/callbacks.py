@@ -65,7 +65,8 @@ class VerificationCallback(keras.callbacks.Callback):
     def _target(self):
         if self.embedder is not None:
             return self.embedder
-        return getattr(self.model, "embedder", None) or self.model
+        embedder = getattr(self.model, "embedder", None)
+        return self.model if embedder is None else embedder
 
     def evaluate(self):
         """Run every set now; ``{name: verify result}``."""

@@ -92,10 +92,6 @@ def _all_images(root):
 
 
 def run(args):
-    from tfface.eval.extract import extract_embeddings
-    from tfface.eval.report import format_table, plot_roc, write_json
-    from tfface.eval.verification import DEFAULT_FAR, verify
-
     if not (args.pairs or args.bin or args.probes):
         print("tfface eval: give a data set: --pairs (with --root), --bin or --probes",
               file=sys.stderr)
@@ -106,6 +102,23 @@ def run(args):
     if (args.gallery or args.distractors) and not args.probes:
         print("tfface eval: --gallery/--distractors need --probes", file=sys.stderr)
         return 2
+    if args.probes and not (args.gallery or args.distractors):
+        print("tfface eval: --probes needs --gallery (closed-set) or --distractors (MegaFace "
+              "style: the probes are their own mates)", file=sys.stderr)
+        return 2
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError) as err:
+        # Bad data or options: the library's message names the input; no traceback.
+        print(f"tfface eval: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args):
+    from tfface.eval.extract import extract_embeddings
+    from tfface.eval.report import format_table, plot_roc, write_json
+    from tfface.eval.verification import DEFAULT_FAR, verify
+
     _import_model_modules()
     model = args.model
     if not os.path.exists(model):

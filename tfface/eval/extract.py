@@ -20,11 +20,13 @@ images and the options, so several protocols reuse one pass.
 import glob
 import hashlib
 import os
+import weakref
 
 import numpy as np
 
 FLIP_MODES = ("none", "sum", "concat")
 _CACHE_VERSION = b"tfface-embeddings-v1"
+_COMPILED = weakref.WeakKeyDictionary()
 
 
 # --- image sources -------------------------------------------------------------------------------
@@ -147,7 +149,12 @@ def _resolve_model(model_or_fn):
                 size = (int(shape[1]), int(shape[2]))
         except (AttributeError, ValueError):
             size = None
-        call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        call = _COMPILED.get(model)
+        if call is None:
+            # One traced function per model, reused by later calls (the callback embeds every
+            # epoch): tracing costs more than embedding a small verification set.
+            call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+            _COMPILED[model] = call
         return (lambda x: _to_numpy(call(x))), size, lambda: _hash_keras(model)
     if hasattr(model, "signatures") and "serving_default" in getattr(model, "signatures", {}):
         return _resolve_saved_model(model, None)

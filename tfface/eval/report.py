@@ -83,13 +83,13 @@ def write_json(results, path, **extra):
 
 def roc_figure(results, title="ROC"):
     """A matplotlib Figure of the ROC curves (TAR against FAR, log-scaled FAR) of every result
-    that has a ``roc``. Selects the non-interactive Agg backend (only when called)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    that has a ``roc``. The figure is drawn on its own Agg canvas (selected here, when called, not
+    at import), so neither a display nor the session's pyplot backend is touched."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.5, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     lowest = 1.0
     for name, r in results.items():

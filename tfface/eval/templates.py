@@ -61,7 +61,7 @@ def verify_templates(features, template_ids, pairs, issame, media_ids=None,
                      normalize_first=False, metric="cosine", folds=10, far=DEFAULT_FAR):
     """Verification of template pairs: ``pairs`` is a sequence of ``(template_a, template_b)``
     ids; the result is :func:`verify`'s on the template mean features. Use ``folds=0`` for the
-    IJB protocol (TAR@FAR over all pairs), ``folds=10`` for YTF's splits (contiguous folds)."""
+    IJB protocol (TAR@FAR over all pairs) and the split ids of ``read_ytf_splits`` for YTF."""
     ids, feats = template_features(features, template_ids, media_ids, normalize_first)
     pairs = np.asarray(pairs)
     if pairs.ndim != 2 or pairs.shape[1] != 2:
@@ -74,3 +74,28 @@ def verify_templates(features, template_ids, pairs, issame, media_ids=None,
         bad = pairs[unknown][0].tolist()
         raise ValueError(f"pairs refer to template {bad!r}, which has no image in template_ids")
     return verify(feats[pos[:, 0]], feats[pos[:, 1]], issame, metric=metric, folds=folds, far=far)
+
+
+def video_pairs_to_templates(videos):
+    """Flatten video pairs (``read_ytf_splits``' ``videos``: a list of ``(frames_a, frames_b)``
+    frame-path lists) into one frame list for a single extraction pass.
+
+    Returns ``(frames, video_ids, pairs)``: every distinct video's frames once, the video index of
+    each frame, and the ``(index_a, index_b)`` video pairs, ready for
+    ``verify_templates(extract_embeddings(model, frames), video_ids, pairs, issame)``."""
+    index, frames, video_ids, pairs = {}, [], [], []
+    for i, pair in enumerate(videos):
+        if len(pair) != 2:
+            raise ValueError(f"videos[{i}] must be a pair (frames_a, frames_b)")
+        ids = []
+        for video in pair:
+            key = tuple(video)
+            if not key:
+                raise ValueError(f"videos[{i}] holds a video without frames")
+            if key not in index:
+                index[key] = len(index)
+                frames.extend(key)
+                video_ids.extend([index[key]] * len(key))
+            ids.append(index[key])
+        pairs.append(tuple(ids))
+    return frames, np.asarray(video_ids), np.asarray(pairs)

@@ -124,10 +124,14 @@ def _kfold_accuracy(sim, issame, folds):
     of equal scores, the training accuracy of accepting everything >= that score. Memory is a
     few arrays of the number of pairs, whatever the number of folds."""
     n = sim.shape[0]
-    slices = fold_slices(n, folds)
-    fold_of = np.empty(n, dtype=np.int64)
-    for f, s in enumerate(slices):
-        fold_of[s] = f
+    if isinstance(folds, np.ndarray):
+        # Explicit fold of every pair (e.g. the split column of YTF's splits.txt).
+        fold_of = folds
+        folds = int(fold_of.max()) + 1
+    else:
+        fold_of = np.empty(n, dtype=np.int64)
+        for f, s in enumerate(fold_slices(n, folds)):
+            fold_of[s] = f
     order = np.argsort(-sim, kind="stable")
     s_sorted = sim[order]
     g_sorted = issame[order]
@@ -138,7 +142,7 @@ def _kfold_accuracy(sim, issame, folds):
     n_groups = int(group_id[-1]) + 1
     accuracies = np.empty(folds)
     thresholds = np.empty(folds)
-    for f, s in enumerate(slices):
+    for f in range(folds):
         train = f_sorted != f
         tp = np.cumsum(train & g_sorted)
         fp = np.cumsum(train & ~g_sorted)
@@ -150,7 +154,8 @@ def _kfold_accuracy(sim, issame, folds):
         # argmax returns the first maximum: the largest similarity among equally accurate ones.
         best = int(np.argmax(np.where(candidate, correct, -1)))
         thresholds[f] = s_sorted[best]
-        accuracies[f] = np.mean((sim[s] >= thresholds[f]) == issame[s])
+        test = fold_of == f
+        accuracies[f] = np.mean((sim[test] >= thresholds[f]) == issame[test])
     return accuracies, thresholds
 
 
@@ -234,15 +239,31 @@ def verify_scores(scores, issame, metric="cosine", folds=10, far=DEFAULT_FAR):
 
     result = {"metric": metric, "num_pairs": int(scores.shape[0]), "num_genuine": n_gen,
               "num_impostor": n_imp}
-    if folds:
+    if folds is not None and not isinstance(folds, (int, np.integer)):
+        folds = np.asarray(folds)
+        if folds.shape != scores.shape or not np.issubdtype(folds.dtype, np.integer):
+            raise ValueError(f"folds must be a number of contiguous folds or one integer fold id "
+                             f"per pair ({scores.shape[0]}), got shape {folds.shape} dtype "
+                             f"{folds.dtype}")
+        ids, folds = np.unique(folds, return_inverse=True)
+        folds = folds.ravel()
+        if ids.shape[0] < 2:
+            raise ValueError(f"folds names only {ids.shape[0]} fold; at least 2 are needed")
         acc, thr = _kfold_accuracy(sim, issame, folds)
+        n_folds = int(ids.shape[0])
+    elif folds:
+        acc, thr = _kfold_accuracy(sim, issame, folds)
+        n_folds = int(folds)
+    else:
+        acc = None
+    if acc is not None:
         result.update(
             accuracy=float(acc.mean()),
             accuracy_std=float(acc.std()),
             fold_accuracies=acc.tolist(),
             thresholds=(sign * thr).tolist(),
             threshold=float(sign * thr.mean()),
-            folds=int(folds),
+            folds=n_folds,
         )
     fpr, tpr, roc_thr = roc_curve(sim, issame)
     result["auc"] = _auc(fpr, tpr)
@@ -262,7 +283,9 @@ def verify(emb_a, emb_b, issame, metric="cosine", folds=10, far=DEFAULT_FAR, nor
     insightface/facenet report), ``fold_accuracies``, ``thresholds`` (per fold, in the metric's
     units), ``threshold`` (their mean), ``tar_at_far`` ``{far: tar}`` (NaN when
     ``far < 1/N_impostor``), ``far_thresholds``, ``far_k``, ``auc``, ``eer``, ``roc``
-    ``(fpr, tpr, thresholds)`` and the pair counts. ``folds=0`` (or None) skips the k-fold part.
+    ``(fpr, tpr, thresholds)`` and the pair counts. ``folds`` is a number of contiguous folds,
+    or an integer array giving each pair's fold (e.g. YTF's split column; folds in sorted id
+    order); ``folds=0`` (or None) skips the k-fold part.
     """
     scores = pair_scores(emb_a, emb_b, metric=metric, normalize=normalize)
     return verify_scores(scores, issame, metric=metric, folds=folds, far=far)

@@ -1,4 +1,5 @@
 """Class centres, the one owner of centre state (Centre Loss and Minimum Margin Loss)."""
+
 import keras
 import tensorflow as tf
 
@@ -28,16 +29,22 @@ class ClassCentres(keras.layers.Layer):
         kwargs["dtype"] = kwargs.get("dtype") or "float32"
         super().__init__(**kwargs)
         if int(num_classes) != num_classes or num_classes < 1:
-            raise ValueError(f"ClassCentres: num_classes must be a positive integer, got {num_classes!r}")
+            raise ValueError(
+                f"ClassCentres: num_classes must be a positive integer, got {num_classes!r}"
+            )
         if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"ClassCentres: alpha (the centre learning rate) must be in [0, 1], got {alpha!r}")
+            raise ValueError(
+                f"ClassCentres: alpha (the centre learning rate) must be in [0, 1], got {alpha!r}"
+            )
         self.num_classes = int(num_classes)
         self.alpha = float(alpha)
 
     def build(self, embeddings_shape, labels_shape=None):
         dim = embeddings_shape[-1]
         if dim is None:
-            raise ValueError(f"ClassCentres: the embedding size must be known, got shape {embeddings_shape}")
+            raise ValueError(
+                f"ClassCentres: the embedding size must be known, got shape {embeddings_shape}"
+            )
         self.centres = self.add_weight(
             name="centres",
             shape=(self.num_classes, int(dim)),
@@ -56,7 +63,10 @@ class ClassCentres(keras.layers.Layer):
     def update(self, embeddings, labels):
         """Assign one eq. 14–15 step from ``(embeddings, labels)`` (the global batch under
         ``tf.distribute``); returns the assign op's variable."""
-        f, y = global_batch(tf.stop_gradient(tf.cast(embeddings, tf.float32)), tf.reshape(tf.cast(labels, tf.int32), [-1]))
+        f, y = global_batch(
+            tf.stop_gradient(tf.cast(embeddings, tf.float32)),
+            tf.reshape(tf.cast(labels, tf.int32), [-1]),
+        )
         y = F.check_labels(y, self.num_classes, f"ClassCentres {self.name!r}")
         variable = self._table()
         rows = F._updated_rows(variable, f, y, self.alpha)

@@ -9,6 +9,7 @@ replica the summed gradient of its own rows), and ``replica_share`` divides a ba
 by the number of replicas, so that Keras's sum over replicas gives the single-device value and
 gradient.
 """
+
 import tensorflow as tf
 
 

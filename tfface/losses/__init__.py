@@ -6,6 +6,7 @@ feature losses ``loss(labels, embeddings)`` (``CentreLoss``, ``RangeLoss``, ``Ma
 ``MinimumMarginLoss``). The centre losses read a ``tfface.layers.ClassCentres`` layer owned by
 the model.
 """
+
 from tfface.losses import functional
 from tfface.losses.centre import CentreLoss
 from tfface.losses.focal import Focal

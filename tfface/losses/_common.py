@@ -1,5 +1,7 @@
 """Helpers shared by the loss classes (not public API)."""
+
 import keras
+import tensorflow as tf
 
 from tfface.losses import functional as F
 
@@ -20,7 +22,9 @@ def resolve_base(base):
 
 
 def per_sample(base, y_true, y_pred):
-    values = base.call(y_true, y_pred) if isinstance(base, keras.losses.Loss) else base(y_true, y_pred)
+    values = (
+        base.call(y_true, y_pred) if isinstance(base, keras.losses.Loss) else base(y_true, y_pred)
+    )
     return F._float(values)
 
 
@@ -52,7 +56,9 @@ def check_centres(centres, who):
     import tfface.layers
 
     if not isinstance(centres, tfface.layers.ClassCentres):
-        raise TypeError(f"{who}: centres must be a tfface.layers.ClassCentres layer, got {centres!r}")
+        raise TypeError(
+            f"{who}: centres must be a tfface.layers.ClassCentres layer, got {centres!r}"
+        )
     return centres
 
 
@@ -60,6 +66,13 @@ def centres_value(centres, embeddings, who):
     """The centre weight, building the layer from the embeddings' shape on first use (as Keras
     builds any layer on its first call)."""
     if not centres.built:
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            raise ValueError(
+                f"{who}: the ClassCentres layer {centres.name!r} is not built; under "
+                "tf.distribute build it (or the model owning it) in strategy.scope() before "
+                "training: weights cannot be created inside a replica's step"
+            )
         centres.build(embeddings.shape)
     value = F._centre_table(centres.centres)
     if value.shape[-1] != embeddings.shape[-1] and embeddings.shape[-1] is not None:

@@ -1,4 +1,5 @@
 """Centre loss (Wen et al. 2016; MML paper Eq. 2)."""
+
 import keras
 
 from tfface.losses import _common

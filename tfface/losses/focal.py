@@ -1,4 +1,5 @@
 """Focal softmax loss (F-Softmax baseline of the MV-Softmax paper, Eq. 2)."""
+
 import keras
 
 from tfface.losses import functional as F

@@ -13,6 +13,7 @@ Every function here is a transcription of one paper formula; the classes in
 Shapes are static-friendly (no ``tf.unique``): class-level quantities are computed per sample
 through the ``(B, B)`` same-class matrix, so the functions also compile under XLA.
 """
+
 import tensorflow as tf
 
 # A distance this small is treated as zero where a division or a norm would blow up.
@@ -218,12 +219,12 @@ def range_loss(embeddings, labels, k=2, margin=2e4, alpha=1.0, beta=1.0):
     dist = _squared_distances(f, f)
     upper = tf.linalg.band_part(tf.ones_like(same), 0, -1) - tf.eye(n)  # pairs a < b
     pair = same * upper
-    neg_inf = tf.constant(-1.0, tf.float32)  # real distances are >= 0
+    missing = tf.constant(-1.0, tf.float32)  # marks "no pair here": real distances are >= 0
     kk = tf.minimum(k, n)
     # Per row a: its kk largest within-class distances to later samples ...
-    row_top, _ = tf.math.top_k(tf.where(pair > 0, dist, neg_inf), k=kk)  # (B, kk)
+    row_top, _ = tf.math.top_k(tf.where(pair > 0, dist, missing), k=kk)  # (B, kk)
     # ... then per class (seen from each sample i), the kk largest of its members' rows.
-    member_rows = tf.where(same[:, :, None] > 0, row_top[None, :, :], neg_inf)  # (B, B, kk)
+    member_rows = tf.where(same[:, :, None] > 0, row_top[None, :, :], missing)  # (B, B, kk)
     class_top, _ = tf.math.top_k(tf.reshape(member_rows, [n, -1]), k=kk)  # (B, kk)
     valid = tf.cast(class_top >= 0.0, tf.float32)
     inv = valid / (tf.maximum(class_top, 0.0) + _EPS)

@@ -1,4 +1,5 @@
 """Hard-Mining loss (Hard-Mining paper, Algorithm 1 / Eq. 2)."""
+
 import keras
 
 from tfface.losses import _common
@@ -17,7 +18,17 @@ class HardMining(keras.losses.Loss):
     Hard-Mining ArcFace. A ``keras.losses.Loss`` base is used through its un-reduced ``call``.
     """
 
-    def __init__(self, base=None, alpha=1.5, beta=1.1, A=35.0, B=0.75, form="algorithm1", name="hard_mining", **kwargs):
+    def __init__(
+        self,
+        base=None,
+        alpha=1.5,
+        beta=1.1,
+        A=35.0,
+        B=0.75,
+        form="algorithm1",
+        name="hard_mining",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         if form not in ("algorithm1", "eq2"):
             raise ValueError(f"HardMining: form must be 'algorithm1' or 'eq2', got {form!r}")
@@ -30,12 +41,22 @@ class HardMining(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         return F.hard_mining(
-            _common.per_sample(self.base, y_true, y_pred), self.alpha, self.beta, self.A, self.B, self.form
+            _common.per_sample(self.base, y_true, y_pred),
+            self.alpha,
+            self.beta,
+            self.A,
+            self.B,
+            self.form,
         )
 
     def get_config(self):
         config = super().get_config()
         config.update(
-            base=_common.serialize_base(self.base), alpha=self.alpha, beta=self.beta, A=self.A, B=self.B, form=self.form
+            base=_common.serialize_base(self.base),
+            alpha=self.alpha,
+            beta=self.beta,
+            A=self.A,
+            B=self.B,
+            form=self.form,
         )
         return config

@@ -1,4 +1,5 @@
 """Marginal Loss (Deng et al. 2017; MML paper Eq. 6)."""
+
 import keras
 
 from tfface.layers.replica import global_batch, replica_share

@@ -1,4 +1,5 @@
 """Minimum Margin Loss (Wei et al., MML paper Eqs. 13–15, Algorithm 1)."""
+
 import keras
 
 from tfface.layers.replica import global_batch, replica_share
@@ -23,7 +24,9 @@ class MinimumMarginLoss(keras.losses.Loss):
 
     def __init__(self, centres, margin=280.0, name="minimum_margin_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.centres = _common.check_centres(_common.centres_from_config(centres), "MinimumMarginLoss")
+        self.centres = _common.check_centres(
+            _common.centres_from_config(centres), "MinimumMarginLoss"
+        )
         self.margin = float(margin)
 
     def call(self, y_true, y_pred):

@@ -1,4 +1,5 @@
 """Online hard example mining (HM-Softmax baseline of the MV-Softmax paper)."""
+
 import keras
 
 from tfface.layers.replica import global_batch, replica_share

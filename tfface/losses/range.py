@@ -1,4 +1,5 @@
 """Range Loss (Zhang et al. 2017, as written in the MML paper Eqs. 8–11)."""
+
 import keras
 
 from tfface.layers.replica import global_batch, replica_share
