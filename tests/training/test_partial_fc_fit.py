@@ -84,6 +84,12 @@ def test_sampled_fit_learns_and_checkpoints_restore_the_shards(tmp_path):
     for r in range(2):
         np.testing.assert_array_equal(np.asarray(model.head.shard(r)), saved[r])
 
+    # A .keras file holds the full class matrix, and loads onto another number of replicas.
+    model.save(str(tmp_path / "model.keras"))
+    restored = keras.saving.load_model(str(tmp_path / "model.keras"))
+    assert restored.head.num_shards == 1
+    np.testing.assert_array_equal(np.asarray(restored.head.kernel), np.asarray(model.head.kernel))
+
     # Serving needs only the backbone: nothing of the head is in the embedder.
     names = [v.path for v in model.embedder.weights]
     assert names and not any("shard" in n or "partial_fc" in n for n in names)
