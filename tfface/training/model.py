@@ -34,6 +34,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from tfface.heads.partial_fc import PartialFC
+from tfface.training import partial_fc_step
 from tfface.training.schedules import StepWeight
 
 _RESERVED = ("loss", "accuracy", "l2", "learning_rate")
@@ -124,6 +126,7 @@ class FaceModel(keras.Model):
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
         self.backbone = backbone
         self.head = head
+        self._partial_fc = isinstance(head, PartialFC)
         self.weight_decay = float(weight_decay)
         self.check_labels = bool(check_labels)
 
@@ -146,7 +149,11 @@ class FaceModel(keras.Model):
                 centres.append(layer)
         self.class_centres = centres
 
-        self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        if self._partial_fc:
+            # A PartialFC head has no full logits: accuracy over the sampled classes of all shards.
+            self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
+        else:
+            self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self.aux_trackers = [keras.metrics.Mean(name=name) for name, _, _ in self._aux]
         self.l2_tracker = keras.metrics.Mean(name="l2") if self.weight_decay > 0 else None
         self._logits_loss = None
@@ -210,6 +217,13 @@ class FaceModel(keras.Model):
                 "(e.g. tfface.eval.VerificationCallback) instead of compile(metrics=...)"
             )
         loss = _resolve_logits_loss(loss)
+        if self._partial_fc:
+            partial_fc_step.sgd_settings(optimizer if not isinstance(optimizer, str) else keras.optimizers.get(optimizer))
+            if not isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+                raise ValueError(
+                    "A FaceModel with a PartialFC head trains with the (distributed) softmax "
+                    f"cross-entropy over the sampled classes; got loss={type(loss).__name__}"
+                )
         super().compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile if jit_compile != "auto" else "auto",
                         **kwargs)
         self._jit_backbone = None
@@ -299,6 +313,14 @@ class FaceModel(keras.Model):
         learning_rate = ops.cast(optimizer.learning_rate, "float32")
         weights = self._weights_at(step)
         replicas = _num_replicas()
+        if self._partial_fc:
+            share, aux_values, l2, correct = partial_fc_step.train_step(
+                self, images, labels, step, learning_rate, weights, replicas
+            )
+            self._loss_tracker.update_state(share * replicas, sample_weight=ops.shape(labels)[0])
+            self.accuracy_tracker.update_state(correct)
+            self._track_aux(aux_values, l2, ops.shape(labels)[0], replicas)
+            return self._logs(learning_rate)
 
         # Keras' convention, which tfface's losses follow: a loss called under a strategy returns
         # this replica's share of the global-batch value (per-sample means are divided by the
@@ -340,11 +362,14 @@ class FaceModel(keras.Model):
         batch = ops.shape(labels)[0]
         self._loss_tracker.update_state(share * replicas, sample_weight=batch)
         self.accuracy_tracker.update_state(labels, logits)
+        self._track_aux(aux_values, l2, batch, replicas)
+        return self._logs(learning_rate)
+
+    def _track_aux(self, aux_values, l2, batch, replicas):
         for tracker, value in zip(self.aux_trackers, aux_values):
             tracker.update_state(value * replicas, sample_weight=batch)
         if l2 is not None:
             self.l2_tracker.update_state(l2)
-        return self._logs(learning_rate)
 
     def _logs(self, learning_rate=None):
         logs = dict(self.get_metrics_result())
