@@ -223,13 +223,53 @@ def run_head_test(cls, init_kwargs, embedding_dim=8, batch_size=6, mixed_precisi
 # losses
 
 
-def run_loss_test(loss, y_true, y_pred, expect_scalar=True):
+def run_loss_test(loss, y_true, y_pred, expect_scalar=True, fit=True, reload_same_value=True):
     """Shared checks on a ``keras.losses.Loss``: config complete and round-trips, and the loss
-    evaluates to a finite value on ``(y_true, y_pred)``. Returns the value as numpy."""
+    evaluates to a finite value on ``(y_true, y_pred)``. With ``fit`` (default), also: one
+    ``model.fit`` step of a small Dense model producing ``y_pred``'s shape, compiled with the
+    loss, changes the weights with a finite loss; the compiled model survives a ``.keras`` save
+    and reload (the same loss value from ``evaluate`` unless ``reload_same_value=False``: a loss
+    that reads state of another layer, such as ``CentreLoss``, is re-attached to a fresh one);
+    and a ``mixed_float16`` fit step stays finite. Returns the value as numpy."""
     assert_config_complete(loss)
     assert_config_roundtrip(loss)
     value = np.asarray(loss(y_true, y_pred))
     if expect_scalar:
         assert value.shape == (), f"{type(loss).__name__} returned shape {value.shape}"
     assert np.all(np.isfinite(value)), f"{type(loss).__name__} returned {value}"
+    if fit:
+        _loss_fit_checks(loss, np.asarray(y_true), np.asarray(y_pred), reload_same_value)
     return value
+
+
+def _loss_fit_checks(loss, y_true, y_pred, reload_same_value):
+    import keras
+
+    name = type(loss).__name__
+    features = np.random.default_rng(0).normal(size=(y_pred.shape[0], 4)).astype("float32")
+
+    def compiled():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(y_pred.shape[-1])])
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss)
+        return model
+
+    model = compiled()
+    before = [np.array(w) for w in model.get_weights()]
+    history = model.fit(features, y_true, batch_size=len(features), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0]), f"{name}: fit gave {history.history}"
+    assert any(not np.allclose(b, a) for b, a in zip(before, model.get_weights())), (
+        f"{name}: one fit step left the weights unchanged"
+    )
+    expected = model.evaluate(features, y_true, batch_size=len(features), verbose=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        model.save(path)
+        restored = keras.saving.load_model(path)
+    assert type(restored.loss) is type(loss), f"{name}: reloaded loss is {type(restored.loss)}"
+    got = restored.evaluate(features, y_true, batch_size=len(features), verbose=0)
+    assert np.isfinite(got)
+    if reload_same_value:
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    with dtype_policy("mixed_float16"):
+        history = compiled().fit(features, y_true, batch_size=len(features), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0]), f"{name}: mixed_float16 fit gave {history.history}"

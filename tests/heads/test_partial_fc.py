@@ -312,8 +312,10 @@ def test_bad_arguments_are_named():
         PartialFC(keras.layers.Dense(5))
     pfc = PartialFC(heads.ArcFace(num_classes=5), sample_rate=1.0)
     pfc.build((None, D))
+    with pytest.raises(ValueError, match="FaceModel"):
+        pfc(np.zeros((2, D), "float32"), np.array([1, 2], "int32"), training=True)
     with pytest.raises(ValueError, match="num_classes=5"):
-        pfc.train_loss(np.zeros((2, D), "float32"), np.array([1, 7], "int32"))
+        pfc.train_loss(np.zeros((2, D), "float32"), np.array([1, 7], "int32"), step=0)
 
 
 def test_config_round_trip():

@@ -166,12 +166,13 @@ class PartialFC(keras.layers.Layer):
             raise RuntimeError("PartialFC needs a static replica id (MirroredStrategy or no strategy)")
         return int(rid)
 
-    def train_loss(self, embeddings, labels, step=0, training=True):
+    def train_loss(self, embeddings, labels, step, training=True):
         """This replica's share of the mean softmax cross-entropy over the global batch.
 
         Call inside ``strategy.run`` (or without a strategy). The shares of all replicas add up
         to the loss of the unsharded head on the global batch, and so do the gradients (do not
-        divide this term by the number of replicas). Returns ``(loss, sampled)`` where
+        divide this term by the number of replicas). ``step`` (the optimizer's iteration count)
+        keys the sampling: the same step draws the same negatives. Returns ``(loss, sampled)`` where
         ``sampled`` holds what :meth:`apply_gradients` needs: the sampled row indices and the
         gathered rows (differentiate the loss with respect to them).
         """
@@ -216,7 +217,9 @@ class PartialFC(keras.layers.Layer):
         logits = logits[:, :-1]
         per_sample = ops_.distributed_cross_entropy(logits, mask, ctx)
         loss = tf.reduce_sum(per_sample) / tf.cast(global_batch, tf.float32)
-        sampled = {"index": index, "rows": rows, "bias": bias, "logits": logits, "replica": rid}
+        sampled = {
+            "index": index, "rows": rows, "bias": bias, "logits": logits, "mask": mask, "replica": rid,
+        }
         return loss, sampled
 
     def _similarity(self, emb, rows, bias):
@@ -250,19 +253,60 @@ class PartialFC(keras.layers.Layer):
     # -- inference --------------------------------------------------------------------------------
 
     def call(self, embeddings, labels=None, training=None):
-        """Plain logits ``(B, C)`` over all classes (no margin, no sampling), for inspection on
-        one replica; training goes through :meth:`train_loss` (``tfface.FaceModel`` does it)."""
-        if self._num_shards != 1:
+        """Plain logits ``(B, C)`` over all classes (no margin, no sampling, no state update):
+        each shard's columns are computed on its device and concatenated. Training goes through
+        :meth:`train_loss`, which ``tfface.FaceModel`` calls."""
+        if labels is not None and training:
             raise ValueError(
-                "PartialFC: full logits are only available without a multi-replica strategy; "
-                "train through tfface.FaceModel (which calls train_loss)"
+                "PartialFC does not train through call(): its shards are updated by its own step. "
+                "Use it as the head of tfface.FaceModel (model.fit), or call train_loss and "
+                "apply_gradients in a custom step"
             )
         emb = tf.cast(embeddings, tf.float32)
-        bias = getattr(self, "shard_bias_0", None) if self._uses_bias else None
-        return self.head.plain_logits_from_cosine(self._similarity(emb, self.shard_0, bias), emb)
+        parts = []
+        for r in range(self._num_shards):
+            bias = getattr(self, f"shard_bias_{r}") if self._uses_bias else None
+            with tf.device(self.shard(r).device):
+                sim = self._similarity(emb, tf.convert_to_tensor(self.shard(r)), bias)
+                parts.append(self.head.plain_logits_from_cosine(sim, emb))
+        return tf.concat(parts, axis=1)
 
     def monitored(self):
         return self.head.monitored()
+
+    # -- .keras files and save_weights ------------------------------------------------------------
+    # The shards are not Keras variables (so that the optimizer never holds them); these hooks put
+    # them in .keras / .weights.h5 files as one full (C, D) matrix (and bias), which also lets a
+    # file saved on R replicas load onto any other number of replicas.
+
+    def _full(self, prefix):
+        return np.concatenate([np.asarray(getattr(self, f"{prefix}_{r}")) for r in range(self._num_shards)])
+
+    def save_own_variables(self, store):
+        # PartialFC owns no Keras variables (the wrapped head saves its own state), so the
+        # store holds only these entries.
+        store["partial_fc_kernel"] = self._full("shard")
+        store["partial_fc_momentum"] = self._full("shard_momentum")
+        if self._uses_bias:
+            store["partial_fc_bias"] = self._full("shard_bias")
+            store["partial_fc_bias_momentum"] = self._full("shard_bias_momentum")
+
+    def load_own_variables(self, store):
+        for prefix, key in (
+            ("shard", "partial_fc_kernel"),
+            ("shard_momentum", "partial_fc_momentum"),
+            ("shard_bias", "partial_fc_bias"),
+            ("shard_bias_momentum", "partial_fc_bias_momentum"),
+        ):
+            if prefix.startswith("shard_bias") and not self._uses_bias:
+                continue
+            full = np.asarray(store[key])
+            if full.shape[0] != self.num_classes:
+                raise ValueError(
+                    f"PartialFC: saved {key} has {full.shape[0]} classes, this head has {self.num_classes}"
+                )
+            for r, (start, size) in enumerate(self._bounds):
+                getattr(self, f"{prefix}_{r}").assign(full[start : start + size])
 
     def compute_output_spec(self, embeddings, labels=None, training=None):
         return keras.KerasTensor((embeddings.shape[0], self.num_classes), dtype="float32")

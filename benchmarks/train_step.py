@@ -1,0 +1,148 @@
+"""Training throughput of FaceModel, and the cost of the Keras path.
+
+For each model it prints training images/s with ``model.fit`` and with a hand-written
+``tf.function`` step on the same model, optimizer and data (backbone -> margin head -> loss +
+coupled weight decay -> SGD), and their ratio (goal: fit/hand <= 1.05, i.e. the Keras path adds
+nothing that matters). Data are random images in a repeated in-memory dataset, so the figures
+measure the training step, not JPEG decoding.
+
+    python benchmarks/train_step.py                  # smoke (tiny, 64², batch 64) + IResNet-50/CurricularFace (112², batch 8)
+    python benchmarks/train_step.py --quick          # a few steps, IResNet-18: a sanity run
+    python benchmarks/train_step.py --models iresnet50,inception_resnet_v1 --batch 128 --mixed-precision --jit-compile   # on a GPU
+
+Writes nothing.
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tfface.training import build, load_recipe  # noqa: E402
+
+# name -> (recipe overrides on top of the smoke recipe, default global batch)
+MODELS = {
+    "smoke": ({}, 64),
+    "iresnet18": ({"backbone": {"name": "iresnet18", "embedding_size": 512},
+                   "head": {"class": "CurricularFace", "scale": 64.0, "margin": 0.5},
+                   "data.image_size": [112, 112]}, 8),
+    "iresnet50": ({"backbone": {"name": "iresnet50", "embedding_size": 512},
+                   "head": {"class": "CurricularFace", "scale": 64.0, "margin": 0.5},
+                   "data.image_size": [112, 112]}, 8),
+    "inception_resnet_v1": ({"backbone": {"name": "inception_resnet_v1", "embedding_size": 512, "dropout_keep": 0.4},
+                             "head": {"class": "Softmax"},
+                             "data.image_size": [160, 160]}, 8),
+}
+
+
+def make_run(name, batch, num_classes, mixed_precision, jit_compile):
+    overrides, default_batch = MODELS[name]
+    overrides = dict(overrides)
+    overrides["data.batch_size"] = batch or default_batch
+    overrides["mixed_precision"] = bool(mixed_precision)
+    overrides["jit_compile"] = bool(jit_compile)
+    recipe = load_recipe("smoke", overrides)
+    run = build(recipe, check_data=False, num_classes=num_classes, print_fn=lambda *a: None)
+    h, w = recipe["data"]["image_size"]
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, size=(4 * run.global_batch, h, w, 3)).astype("float32")
+    labels = rng.integers(0, num_classes, size=(4 * run.global_batch,)).astype("int32")
+    ds = (tf.data.Dataset.from_tensor_slices((images, labels)).batch(run.global_batch, drop_remainder=True)
+          .cache().repeat().prefetch(tf.data.AUTOTUNE))
+    return run, ds
+
+
+def time_fit(model, ds, steps, warmup):
+    model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0)
+    start = time.perf_counter()
+    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+    return time.perf_counter() - start
+
+
+def hand_step(model, jit_compile):
+    """The same computation as FaceModel.train_step minus Keras: forward, margin logits, mean
+    cross-entropy + ½·wd·Σ‖W‖², gradient, optimizer update (with loss scaling when mixed)."""
+    optimizer = model.optimizer
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    decay = model.decay_variables
+    wd = model.weight_decay
+    variables = model.trainable_variables
+
+    @tf.function(jit_compile=jit_compile)
+    def compute(images, labels):
+        with tf.GradientTape() as tape:
+            embeddings = tf.cast(model.backbone(images, training=True), tf.float32)
+            logits = model.head(embeddings, labels, training=True)
+            loss = ce(labels, logits)
+            if wd:
+                loss = loss + 0.5 * wd * tf.add_n([tf.reduce_sum(tf.square(v)) for v in decay])
+            scaled = optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss
+
+    # The usual custom loop: the iterator is read inside the compiled function.
+    @tf.function
+    def step(iterator):
+        return compute(*next(iterator))
+
+    return step
+
+
+def time_hand(model, ds, steps, warmup, jit_compile):
+    step = hand_step(model, jit_compile)
+    iterator = iter(ds)
+    for _ in range(warmup):
+        loss = step(iterator)
+    float(loss)
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = step(iterator)
+    float(loss)
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few steps, smoke + iresnet18")
+    parser.add_argument("--models", default=None, help=f"comma-separated, from {', '.join(MODELS)}")
+    parser.add_argument("--batch", type=int, default=None, help="global batch (default per model)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per measurement")
+    parser.add_argument("--repeats", type=int, default=None, help="alternating fit/hand measurements")
+    parser.add_argument("--num-classes", type=int, default=1000)
+    parser.add_argument("--mixed-precision", action="store_true")
+    parser.add_argument("--jit-compile", action="store_true")
+    args = parser.parse_args(argv)
+    models = (args.models or ("smoke,iresnet18" if args.quick else "smoke,iresnet50")).split(",")
+    gpus = tf.config.list_physical_devices("GPU")
+    print(f"device: {'GPU ' + str(len(gpus)) if gpus else 'CPU'} ({os.cpu_count()} logical CPUs); "
+          f"TF {tf.__version__}, Keras {keras.__version__}; mixed precision {args.mixed_precision}, "
+          f"XLA {args.jit_compile}")
+    print(f"{'model':<22}{'batch':>6}{'fit img/s':>12}{'hand img/s':>12}{'fit/hand':>10}")
+    for name in models:
+        if name not in MODELS:
+            parser.error(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+        run, ds = make_run(name, args.batch, args.num_classes, args.mixed_precision, args.jit_compile)
+        small = name == "smoke"
+        steps = args.steps or (5 if args.quick else (60 if small else 10))
+        repeats = args.repeats or (1 if args.quick else 3)
+        warmup = 2 if args.quick else 5
+        fit_times, hand_times = [], []
+        # Alternate the two paths so machine load drifts affect both alike; keep the best.
+        for _ in range(repeats):
+            fit_times.append(time_fit(run.model, ds, steps, warmup))
+            hand_times.append(time_hand(run.model, ds, steps, warmup, args.jit_compile))
+        fit_ips = steps * run.global_batch / min(fit_times)
+        hand_ips = steps * run.global_batch / min(hand_times)
+        print(f"{name:<22}{run.global_batch:>6}{fit_ips:>12.1f}{hand_ips:>12.1f}{hand_ips / fit_ips:>10.3f}")
+        keras.backend.clear_session()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""Step checkpoints, the non-finite-loss guard, progress lines, and loading another run's weights.
+
+Why not Keras' ``BackupAndRestore``: it resumes at epoch starts only and, by default, deletes its
+backup when ``TerminateOnNaN`` stops training. ``StepCheckpoint`` instead saves every N steps
+(a ``tf.train.CheckpointManager``: backbone, head and centre variables, the optimizer with its
+step, the random-generator states of dropout layers, and the number of batches consumed), never
+saves a non-finite model, and stops the run on the first step whose loss is NaN or Inf.
+"""
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training stopped because the loss became NaN or Inf."""
+
+
+def make_checkpoint(model, step):
+    """A ``tf.train.Checkpoint`` of everything a resumed run needs.
+
+    Variables are tracked as ordered lists per part (not through Keras' object graph, which
+    does not reach the layers inside a functional backbone), so the same recipe always maps to
+    the same checkpoint keys: ``backbone/i``, ``head/i``, ``centres/j/i``.
+    """
+    return tf.train.Checkpoint(
+        backbone=list(model.backbone.variables),
+        head=list(model.head.variables),
+        centres=[list(layer.variables) for layer in model.class_centres],
+        optimizer=model.optimizer,
+        step=step,
+    )
+
+
+def _all_finite(variables):
+    for variable in variables:
+        value = variable.numpy() if hasattr(variable, "numpy") else np.asarray(variable)
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            return False
+    return True
+
+
+class StepCheckpoint(keras.callbacks.Callback):
+    """Counts steps, saves every ``every`` steps and at ``total_steps``, stops at ``total_steps``,
+    and stops on a non-finite loss (``self.failure`` then holds the message; the caller raises
+    ``NonFiniteLossError``).
+
+    Args:
+        manager: a ``tf.train.CheckpointManager`` over ``make_checkpoint(model, step)``, or None
+            to only count and guard.
+        step: an int64 ``tf.Variable``: batches consumed so far (the data position). It is
+            separate from ``optimizer.iterations``, which does not advance on the steps that
+            mixed precision skips.
+        every: checkpoint period in steps.
+        total_steps: the run's length; the run stops there.
+    """
+
+    def __init__(self, manager, step, every, total_steps):
+        super().__init__()
+        self.manager = manager
+        self.step = step
+        self.every = int(every)
+        self.total_steps = int(total_steps)
+        self.failure = None
+        self.last_saved = None
+
+    def save(self):
+        step = int(self.step.numpy())
+        if self.manager is None or self.last_saved == step:
+            return
+        if not _all_finite(self.model.variables):
+            self.failure = (
+                f"non-finite weights at step {step}: checkpoint not written; the last good "
+                f"checkpoint is {self.manager.latest_checkpoint}"
+            )
+            self.model.stop_training = True
+            return
+        self.manager.save(checkpoint_number=step)
+        self.last_saved = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step.assign_add(1)
+        step = int(self.step.numpy())
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            latest = self.manager.latest_checkpoint if self.manager is not None else None
+            self.failure = (
+                f"loss became {float(loss)} at step {step}; training stopped. "
+                + (f"The last good checkpoint is {latest}." if latest else "No checkpoint was written.")
+                + " Lower the learning rate, the margin or the scale, or add warm-up."
+            )
+            self.model.stop_training = True
+            return
+        if step % self.every == 0 or step >= self.total_steps:
+            self.save()
+        if step >= self.total_steps:
+            self.model.stop_training = True
+
+
+class ProgressPrinter(keras.callbacks.Callback):
+    """One line per epoch (and one every ``interval`` seconds inside long epochs): step, the
+    logged values and training images per second."""
+
+    def __init__(self, step, total_steps, epochs, global_batch, interval=30.0, print_fn=print):
+        super().__init__()
+        self.step = step
+        self.total_steps = total_steps
+        self.epochs = epochs
+        self.global_batch = global_batch
+        self.interval = interval
+        self.print_fn = print_fn
+        self.history = []
+        self.images_per_second = None
+
+    @staticmethod
+    def _format(logs):
+        parts = []
+        for key, value in (logs or {}).items():
+            value = float(value)
+            parts.append(f"{key} {value:.4g}")
+        return "  ".join(parts)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+        self._epoch_step0 = int(self.step.numpy())
+        self._last_print = self._epoch_start
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if now - self._last_print >= self.interval:
+            self._last_print = now
+            step = int(self.step.numpy())
+            self.print_fn(f"  step {step}/{self.total_steps}  {self._format(logs)}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._epoch_start
+        steps = int(self.step.numpy()) - self._epoch_step0
+        rate = steps * self.global_batch / seconds if seconds > 0 and steps > 0 else float("nan")
+        self.images_per_second = rate
+        record = {"epoch": epoch + 1, "step": int(self.step.numpy())}
+        record.update({k: float(v) for k, v in (logs or {}).items()})
+        record["images_per_second"] = rate
+        record["seconds"] = seconds
+        self.history.append(record)
+        self.print_fn(
+            f"epoch {epoch + 1}/{self.epochs}  step {record['step']}/{self.total_steps}  "
+            f"{self._format(logs)}  {rate:.1f} img/s  {seconds:.1f}s"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# restoring
+
+
+def latest_checkpoint(path):
+    """The newest checkpoint of a run directory (``WORKDIR`` or ``WORKDIR/checkpoints``) or a
+    checkpoint prefix; None when there is none."""
+    if path is None:
+        return None
+    for candidate in (os.path.join(path, "checkpoints"), path):
+        if os.path.isdir(candidate):
+            found = tf.train.latest_checkpoint(candidate)
+            if found:
+                return found
+    if tf.io.gfile.exists(path + ".index"):
+        return path
+    return None
+
+
+def init_from(model, path, print_fn=print):
+    """Load another run's weights before training (the Minimum Margin paper's scheme 5 starts
+    from the Centre scheme's model).
+
+    The backbone must match exactly; the head and each centre layer are loaded when their
+    variables have the same shapes (e.g. same number of classes) and skipped otherwise. The
+    optimizer and step are not loaded: the new run starts at step 0.
+    Returns the names of the parts loaded.
+    """
+    checkpoint_path = latest_checkpoint(path)
+    if checkpoint_path is None:
+        raise FileNotFoundError(f"init_from: no checkpoint found at {path!r}")
+    shapes = tf.train.load_checkpoint(checkpoint_path).get_variable_to_shape_map()
+
+    def saved_shapes(prefix, count):
+        out = []
+        for i in range(count):
+            key = f"{prefix}/{i}/.ATTRIBUTES/VARIABLE_VALUE"
+            if key not in shapes:
+                return None
+            out.append(tuple(shapes[key]))
+        if f"{prefix}/{count}/.ATTRIBUTES/VARIABLE_VALUE" in shapes:
+            return None
+        return out
+
+    def matches(prefix, variables):
+        return saved_shapes(prefix, len(variables)) == [tuple(v.shape) for v in variables]
+
+    backbone = list(model.backbone.variables)
+    if not matches("backbone", backbone):
+        raise ValueError(
+            f"init_from: the backbone in {checkpoint_path} does not match this recipe's backbone "
+            "(different architecture or embedding size)"
+        )
+    parts = {"backbone": backbone}
+    head = list(model.head.variables)
+    if matches("head", head):
+        parts["head"] = head
+    loaded_centres = []
+    for j, layer in enumerate(model.class_centres):
+        variables = list(layer.variables)
+        loaded_centres.append(variables if matches(f"centres/{j}", variables) else [])
+    if any(loaded_centres):
+        parts["centres"] = loaded_centres
+    tf.train.Checkpoint(**parts).restore(checkpoint_path).expect_partial()
+    names = ["backbone"] + (["head"] if "head" in parts else []) + (
+        ["centres"] if "centres" in parts else []
+    )
+    print_fn(f"init_from: loaded {', '.join(names)} from {checkpoint_path}")
+    return names

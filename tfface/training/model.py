@@ -1,0 +1,443 @@
+"""``FaceModel``: a backbone, a margin head and auxiliary feature losses, trained by ``model.fit``.
+
+One training step (``train_step``), per replica:
+
+1. ``embeddings = backbone(images, training=True)`` and ``logits = head(embeddings, labels,
+   training=True)`` (the head applies its margin and updates its own state, e.g. CurricularFace's
+   ``t``);
+2. ``total = L_logits(labels, logits) + Σ_k w_k(step)·L_k(labels, embeddings) + regularisers
+   + ½·weight_decay·Σ‖W‖²`` where ``w_k`` is a float or a step schedule (``StepWeight``) read at
+   ``optimizer.iterations``;
+3. gradients of this replica's share of ``total`` (see below; scaled by the loss scale under
+   mixed precision) are summed across replicas by the optimizer, so the update equals a
+   single-device step on the global batch;
+4. every ``ClassCentres`` layer found on the auxiliary losses (``loss.centres``) is called once
+   with ``training=True``: its update uses the embeddings of this step and the centres read by the
+   losses above are the values *before* the update.
+
+Weight decay is *coupled* L2, ``g ← g + weight_decay·w`` (the papers' Caffe ``weight_decay``,
+PyTorch ``SGD(weight_decay=...)`` and slim ``l2_regularizer`` with its ½), not Keras' decoupled
+``weight_decay`` optimizer argument. It applies to convolution/dense kernels (every trainable
+variable named ``*kernel``) and to the head's class weights ``head.kernel``; batch-norm
+parameters, biases and PReLU slopes are not decayed (facenet's slim code and the CurricularFace
+official code exclude batch-norm; facenet regularises weights only, not biases).
+
+Distribution follows Keras' convention: a loss called in a replica returns that replica's share
+of the global-batch value (``Loss.__call__`` divides per-sample means by the number of replicas;
+tfface's batch-level losses — Range, Marginal, Minimum Margin, OHEM — gather the global batch and
+divide themselves). The model divides its own terms (weight decay, layer losses) the same way.
+Logged values are the global-batch values.
+"""
+import inspect
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from tfface.heads.partial_fc import PartialFC
+from tfface.training import partial_fc_step
+from tfface.training.schedules import StepWeight
+
+_RESERVED = ("loss", "accuracy", "l2", "learning_rate")
+
+
+def _resolve_weight(name, weight):
+    if isinstance(weight, dict):
+        return StepWeight(weight)
+    if isinstance(weight, bool):
+        raise ValueError(f"aux_losses[{name!r}]: weight must be a number or a step schedule, got {weight!r}")
+    if isinstance(weight, (int, float)):
+        return float(weight)
+    if callable(weight):
+        return weight
+    raise ValueError(
+        f"aux_losses[{name!r}]: weight must be a float, a {{step: weight}} dict or a schedule "
+        f"such as tfface.training.StepWeight, got {weight!r}"
+    )
+
+
+def _resolve_logits_loss(loss):
+    """The loss applied to the head's logits. Heads return logits, so a Keras string or function
+    that has ``from_logits`` is bound with ``from_logits=True``."""
+    if loss is None:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if isinstance(loss, str):
+        resolved = keras.losses.get(loss)
+        if isinstance(resolved, type):
+            resolved = resolved()
+        loss = resolved
+    if isinstance(loss, keras.losses.Loss):
+        if getattr(loss, "_fn_kwargs", {}).get("from_logits") is False:
+            raise ValueError(
+                f"the logits loss {type(loss).__name__} has from_logits=False; heads return "
+                "logits, so use from_logits=True"
+            )
+        return loss
+    if callable(loss):
+        try:
+            params = inspect.signature(loss).parameters
+        except (TypeError, ValueError):
+            params = {}
+        kwargs = {"from_logits": True} if "from_logits" in params else {}
+        return keras.losses.LossFunctionWrapper(loss, name=getattr(loss, "__name__", None), **kwargs)
+    raise ValueError(f"loss must be a keras Loss, a loss name or a function, got {loss!r}")
+
+
+def _multi_worker():
+    strategy = tf.distribute.get_strategy()
+    extended = getattr(strategy, "extended", None)
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        getattr(extended, "_in_multi_worker_mode", lambda: False)()
+    )
+
+
+def _num_replicas():
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+@keras.saving.register_keras_serializable(package="tfface")
+class FaceModel(keras.Model):
+    """Backbone + margin head + auxiliary losses for ``model.fit``.
+
+    Args:
+        backbone: a ``keras.Model`` from images to embeddings ``(B, D)``; ``model.embedder``.
+        head: a margin head, ``head(embeddings, labels, training=True) -> logits (B, C)``.
+        aux_losses: ``{name: (loss, weight)}`` (or ``{name: loss}`` for weight 1); each loss is
+            called ``loss(labels, embeddings)``; ``weight`` is a float, a ``{step: weight}`` dict
+            or a schedule such as ``StepWeight``. ``name`` is the metric name of the term.
+        weight_decay: coupled L2 coefficient (gradient ``g + weight_decay·w``) on kernels and
+            the head's class weights; 0 disables it.
+        check_labels: add an in-graph check that every label is in ``[0, head.num_classes)``
+            (a label outside that range would otherwise give a silently wrong one-hot).
+
+    ``compile(optimizer, loss=None)``: ``loss`` is the logits loss (default sparse categorical
+    cross-entropy from logits; e.g. ``tfface.losses.HardMining()``). Metrics are fixed: loss,
+    accuracy (of the head's training logits, i.e. with the margin), each auxiliary term by name,
+    ``l2`` when weight decay is on, the head's ``monitored()`` values and ``learning_rate``.
+    """
+
+    def __init__(self, backbone, head, aux_losses=None, weight_decay=0.0, check_labels=True, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(backbone, keras.layers.Layer):
+            raise ValueError(f"backbone must be a keras.Model/Layer, got {type(backbone).__name__}")
+        if not isinstance(head, keras.layers.Layer):
+            raise ValueError(f"head must be a keras Layer (a tfface margin head), got {type(head).__name__}")
+        if weight_decay is None or weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        self.backbone = backbone
+        self.head = head
+        self._partial_fc = isinstance(head, PartialFC)
+        self.weight_decay = float(weight_decay)
+        self.check_labels = bool(check_labels)
+
+        self._aux = []
+        for name, entry in (aux_losses or {}).items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ValueError(f"aux_losses keys must be identifiers (metric names), got {name!r}")
+            if name in _RESERVED:
+                raise ValueError(f"aux_losses key {name!r} clashes with a metric name {_RESERVED}")
+            loss, weight = entry if isinstance(entry, (tuple, list)) else (entry, 1.0)
+            if not callable(loss):
+                raise ValueError(f"aux_losses[{name!r}] must be a loss, got {loss!r}")
+            self._aux.append((name, loss, _resolve_weight(name, weight)))
+
+        # Centres shared by several losses (Centre + MML) are one layer, updated once per step.
+        centres = []
+        for _, loss, _ in self._aux:
+            layer = getattr(loss, "centres", None)
+            if layer is not None and all(layer is not c for c in centres):
+                centres.append(layer)
+        self.class_centres = centres
+
+        if self._partial_fc:
+            # A PartialFC head has no full logits: accuracy over the sampled classes of all shards.
+            self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
+        else:
+            self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self.aux_trackers = [keras.metrics.Mean(name=name) for name, _, _ in self._aux]
+        self.l2_tracker = keras.metrics.Mean(name="l2") if self.weight_decay > 0 else None
+        self._logits_loss = None
+
+        output_shape = getattr(backbone, "output_shape", None) if backbone.built else None
+        if output_shape is not None and output_shape[-1] is not None:
+            self._build_parts(int(output_shape[-1]))
+
+    # ------------------------------------------------------------------------------------------
+    # structure
+
+    @property
+    def embedder(self):
+        """The backbone: images ``(B, H, W, 3)`` in [0, 255] -> embeddings ``(B, D)``."""
+        return self.backbone
+
+    @property
+    def aux_losses(self):
+        """``{name: (loss, weight)}`` as given (weights resolved to floats or schedules)."""
+        return {name: (loss, weight) for name, loss, weight in self._aux}
+
+    def _build_parts(self, dim):
+        # Called with zeros and training=False: builds the weights without any state update.
+        embeddings = ops.zeros((1, dim), "float32")
+        if not self.head.built:
+            self.head(embeddings, training=False)
+        for layer in self.class_centres:
+            if not layer.built:
+                layer(embeddings, ops.zeros((1,), "int32"), training=False)
+        self.built = True
+
+    def build(self, input_shape):
+        if not self.backbone.built:
+            self.backbone.build(input_shape)
+        dim = self.backbone.compute_output_shape(input_shape)[-1]
+        self._build_parts(int(dim))
+
+    def call(self, images, training=None):
+        return self.backbone(images, training=training)
+
+    @property
+    def decay_variables(self):
+        """The variables under coupled weight decay: trainable ``*kernel`` variables (conv and
+        dense kernels) and the head's class weights."""
+        head_kernel = getattr(self.head, "kernel", None)
+        chosen = []
+        for variable in self.trainable_variables:
+            if variable.name.endswith("kernel") or variable is head_kernel:
+                chosen.append(variable)
+        return chosen
+
+    # ------------------------------------------------------------------------------------------
+    # compile / steps
+
+    def compile(self, optimizer="sgd", loss=None, metrics=None, weighted_metrics=None, jit_compile="auto",
+                **kwargs):
+        if metrics or weighted_metrics:
+            raise ValueError(
+                "FaceModel logs its own metrics (loss, accuracy, each auxiliary term, the head's "
+                "monitored values, learning_rate); pass extra evaluation as callbacks "
+                "(e.g. tfface.eval.VerificationCallback) instead of compile(metrics=...)"
+            )
+        loss = _resolve_logits_loss(loss)
+        if self._partial_fc:
+            partial_fc_step.sgd_settings(optimizer if not isinstance(optimizer, str) else keras.optimizers.get(optimizer))
+            if not isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+                raise ValueError(
+                    "A FaceModel with a PartialFC head trains with the (distributed) softmax "
+                    f"cross-entropy over the sampled classes; got loss={type(loss).__name__}"
+                )
+        super().compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile if jit_compile != "auto" else "auto",
+                        **kwargs)
+        self._jit_backbone = None
+        self._replica_jit = False
+        if jit_compile is True:
+            # Keras refuses XLA when a layer declares supports_jit=False (the heads do, so that
+            # "auto" keeps their label assertions, which XLA drops) and under op determinism.
+            # An explicit True is the user's choice: honour it unless determinism forbids it.
+            from tensorflow.python.framework.config import is_op_determinism_enabled
+
+            if is_op_determinism_enabled():
+                raise ValueError("jit_compile=True is not available with op determinism enabled")
+            if self.distribute_strategy.num_replicas_in_sync > 1:
+                # XLA cannot compile a step that spans replicas (mirrored variables live on
+                # several devices): compile each replica's backbone forward and backward pass
+                # instead, where nearly all the work is; head, losses and the all-reduce stay TF.
+                self._jit_compile = False
+                self._replica_jit = True
+            else:
+                self._jit_compile = True
+        self._logits_loss = loss
+        if self.built and not self.optimizer.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a tf.distribute strategy Keras builds the model from one batch taken from the
+        # training iterator; with steps_per_epoch that same iterator then trains, so the batch
+        # would be skipped (and under MultiWorkerMirroredStrategy the build fails). A FaceModel
+        # is built at construction and its optimizer at compile: nothing to build here.
+        if self.built and self.optimizer is not None and self.optimizer.built:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def compile_from_config(self, config):
+        # Keras skips compile_from_config for models that override compile(); ours accepts the
+        # saved arguments unchanged, so a reloaded .keras model is compiled with its optimizer.
+        config = keras.saving.deserialize_keras_object(config)
+        config.pop("metrics", None)
+        config.pop("weighted_metrics", None)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _train_forward(self, images):
+        if not getattr(self, "_replica_jit", False):
+            return self.backbone(images, training=True)
+        if self._jit_backbone is None:
+            self._jit_backbone = tf.function(
+                lambda x: self.backbone(x, training=True), jit_compile=True, reduce_retracing=True
+            )
+        return self._jit_backbone(images)
+
+    def _unpack(self, data):
+        images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if labels is None:
+            raise ValueError("FaceModel.fit needs (images, labels) batches; got images only")
+        if sample_weight is not None:
+            raise ValueError("FaceModel does not support sample weights")
+        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+        return images, labels
+
+    def _label_check(self, labels):
+        num_classes = getattr(self.head, "num_classes", None)
+        if not self.check_labels or num_classes is None:
+            return []
+        return [
+            tf.debugging.assert_non_negative(labels, message="FaceModel: negative label"),
+            tf.debugging.assert_less(
+                labels,
+                tf.constant(num_classes, labels.dtype),
+                message=f"FaceModel: a label is >= the head's num_classes ({num_classes})",
+            ),
+        ]
+
+    def _weights_at(self, step):
+        values = []
+        for _, _, weight in self._aux:
+            values.append(ops.cast(weight(step) if callable(weight) else weight, "float32"))
+        return values
+
+    def train_step(self, data):
+        images, labels = self._unpack(data)
+        with tf.control_dependencies(self._label_check(labels)):
+            labels = tf.identity(labels)
+        optimizer = self.optimizer
+        step = optimizer.iterations
+        learning_rate = ops.cast(optimizer.learning_rate, "float32")
+        weights = self._weights_at(step)
+        replicas = _num_replicas()
+        if self._partial_fc:
+            share, aux_values, l2, correct = partial_fc_step.train_step(
+                self, images, labels, step, learning_rate, weights, replicas
+            )
+            self._loss_tracker.update_state(share * replicas, sample_weight=ops.shape(labels)[0])
+            self.accuracy_tracker.update_state(correct)
+            self._track_aux(aux_values, l2, ops.shape(labels)[0], replicas)
+            return self._logs(learning_rate)
+
+        # Keras' convention, which tfface's losses follow: a loss called under a strategy returns
+        # this replica's share of the global-batch value (per-sample means are divided by the
+        # number of replicas in Loss.__call__, batch-level losses divide themselves), so the
+        # gradients summed over replicas equal the single-device gradient on the global batch.
+        with tf.GradientTape() as tape:
+            embeddings = ops.cast(self._train_forward(images), "float32")
+            logits = self.head(embeddings, labels, training=True)
+            share = ops.cast(self._logits_loss(labels, logits), "float32")
+            aux_values = []
+            for (name, loss, _), weight in zip(self._aux, weights):
+                value = ops.cast(loss(labels, embeddings), "float32")
+                aux_values.append(value)
+                share = share + weight * value
+            own = []
+            if self.losses:
+                own.append(ops.sum([ops.cast(ops.sum(l), "float32") for l in self.losses]))
+            l2 = None
+            if self.weight_decay > 0:
+                l2 = 0.5 * self.weight_decay * ops.sum(
+                    [ops.sum(ops.square(ops.cast(v, "float32"))) for v in self.decay_variables]
+                )
+                own.append(l2)
+            for term in own:
+                # Model-level terms are replica-independent: each replica contributes 1/N.
+                share = share + (term / replicas if replicas > 1 else term)
+            objective = optimizer.scale_loss(share)
+
+        variables = self.trainable_variables
+        gradients = tape.gradient(objective, variables)
+        optimizer.apply_gradients(zip(gradients, variables))
+
+        # Centre updates after the losses read the centres (the losses use the values before
+        # this step's update); no gradient flows through the update itself.
+        detached = ops.stop_gradient(embeddings)
+        for layer in self.class_centres:
+            layer(detached, labels, training=True)
+
+        batch = ops.shape(labels)[0]
+        self._loss_tracker.update_state(share * replicas, sample_weight=batch)
+        self.accuracy_tracker.update_state(labels, logits)
+        self._track_aux(aux_values, l2, batch, replicas)
+        return self._logs(learning_rate)
+
+    def _track_aux(self, aux_values, l2, batch, replicas):
+        for tracker, value in zip(self.aux_trackers, aux_values):
+            tracker.update_state(value * replicas, sample_weight=batch)
+        if l2 is not None:
+            self.l2_tracker.update_state(l2)
+
+    def _logs(self, learning_rate=None):
+        logs = dict(self.get_metrics_result())
+        monitored = getattr(self.head, "monitored", None)
+        if callable(monitored):
+            for name, value in monitored().items():
+                if name in logs:
+                    raise ValueError(f"head.monitored() name {name!r} clashes with a metric name")
+                logs[name] = ops.cast(value, "float32")
+        if learning_rate is not None:
+            logs["learning_rate"] = learning_rate
+        if _multi_worker():
+            # Keras reduces per-replica logs across workers with strategy.reduce(MEAN, axis=0),
+            # which rejects scalars: give each value a batch axis of 1 (reduced back to a scalar).
+            logs = {k: ops.reshape(ops.cast(v, "float32"), (1,)) for k, v in logs.items()}
+        return logs
+
+    def test_step(self, data):
+        images, labels = self._unpack(data)
+        embeddings = ops.cast(self.backbone(images, training=False), "float32")
+        logits = self.head(embeddings, training=False)
+        loss = ops.cast(self._logits_loss(labels, logits), "float32") * _num_replicas()
+        self._loss_tracker.update_state(loss, sample_weight=ops.shape(labels)[0])
+        self.accuracy_tracker.update_state(labels, logits)
+        return {"loss": self._loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
+
+    def predict_step(self, data):
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self.backbone(images, training=False)
+
+    # ------------------------------------------------------------------------------------------
+    # serialisation
+
+    def get_config(self):
+        aux = {}
+        for name, loss, weight in self._aux:
+            aux[name] = {
+                "loss": keras.saving.serialize_keras_object(loss),
+                "weight": weight if isinstance(weight, float) else keras.saving.serialize_keras_object(weight),
+            }
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "head": keras.saving.serialize_keras_object(self.head),
+            "aux_losses": aux,
+            "weight_decay": self.weight_decay,
+            "check_labels": self.check_labels,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        backbone = keras.saving.deserialize_keras_object(config.pop("backbone"), custom_objects=custom_objects)
+        head = keras.saving.deserialize_keras_object(config.pop("head"), custom_objects=custom_objects)
+        aux = {}
+        shared = {}
+        for name, entry in config.pop("aux_losses", {}).items():
+            loss = keras.saving.deserialize_keras_object(entry["loss"], custom_objects=custom_objects)
+            weight = entry["weight"]
+            if isinstance(weight, dict) and "class_name" in weight:
+                weight = keras.saving.deserialize_keras_object(weight, custom_objects=custom_objects)
+            # Losses that shared one ClassCentres layer were serialised separately: share again.
+            layer = getattr(loss, "centres", None)
+            if layer is not None:
+                loss.centres = shared.setdefault(layer.name, layer)
+            aux[name] = (loss, weight)
+        if "dtype" in config and isinstance(config["dtype"], dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(backbone=backbone, head=head, aux_losses=aux, **config)
