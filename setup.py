@@ -31,7 +31,10 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "pytest-xdist>=3.5"],
+        # tfface export --format onnx
+        "onnx": ["tf2onnx>=1.17", "onnxruntime>=1.17"],
+        # The tests cover the ONNX export too, so they install its converter and runtime.
+        "test": ["pytest>=8", "hypothesis>=6.100", "pytest-xdist>=3.5", "tf2onnx>=1.17", "onnxruntime>=1.17"],
     },
     entry_points={"console_scripts": ["tfface=tfface.cli:main"]},
 )
