@@ -330,23 +330,8 @@ class FaceModel(keras.Model):
             embeddings = ops.cast(self._train_forward(images), "float32")
             logits = self.head(embeddings, labels, training=True)
             share = ops.cast(self._logits_loss(labels, logits), "float32")
-            aux_values = []
-            for (name, loss, _), weight in zip(self._aux, weights):
-                value = ops.cast(loss(labels, embeddings), "float32")
-                aux_values.append(value)
-                share = share + weight * value
-            own = []
-            if self.losses:
-                own.append(ops.sum([ops.cast(ops.sum(l), "float32") for l in self.losses]))
-            l2 = None
-            if self.weight_decay > 0:
-                l2 = 0.5 * self.weight_decay * ops.sum(
-                    [ops.sum(ops.square(ops.cast(v, "float32"))) for v in self.decay_variables]
-                )
-                own.append(l2)
-            for term in own:
-                # Model-level terms are replica-independent: each replica contributes 1/N.
-                share = share + (term / replicas if replicas > 1 else term)
+            extra, aux_values, l2 = self._auxiliary_terms(labels, embeddings, weights, replicas)
+            share = share + extra
             objective = optimizer.scale_loss(share)
 
         variables = self.trainable_variables
@@ -364,6 +349,29 @@ class FaceModel(keras.Model):
         self.accuracy_tracker.update_state(labels, logits)
         self._track_aux(aux_values, l2, batch, replicas)
         return self._logs(learning_rate)
+
+    def _auxiliary_terms(self, labels, embeddings, weights, replicas):
+        """This replica's share of every term beyond the logits loss: the weighted auxiliary
+        losses, the layers' own losses and the coupled L2. Returns ``(sum, aux_values, l2)``."""
+        total = 0.0
+        aux_values = []
+        for (_, loss, _), weight in zip(self._aux, weights):
+            value = ops.cast(loss(labels, embeddings), "float32")
+            aux_values.append(value)
+            total = total + weight * value
+        own = []
+        if self.losses:
+            own.append(ops.sum([ops.cast(ops.sum(l), "float32") for l in self.losses]))
+        l2 = None
+        if self.weight_decay > 0:
+            l2 = 0.5 * self.weight_decay * ops.sum(
+                [ops.sum(ops.square(ops.cast(v, "float32"))) for v in self.decay_variables]
+            )
+            own.append(l2)
+        for term in own:
+            # Model-level terms are replica-independent: each replica contributes 1/N.
+            total = total + (term / replicas if replicas > 1 else term)
+        return total, aux_values, l2
 
     def _track_aux(self, aux_values, l2, batch, replicas):
         for tracker, value in zip(self.aux_trackers, aux_values):

@@ -46,24 +46,11 @@ def train_step(model, images, labels, step, learning_rate, aux_weights, replicas
     head = model.head
     with tf.GradientTape() as tape:
         embeddings = ops.cast(model._train_forward(images), "float32")  # noqa: SLF001
+        # Already this replica's share of the global loss (not divided by the replicas again).
         share, sampled = head.train_loss(embeddings, labels, step=step, training=True)
-        aux_values = []
-        for (name, loss, _), weight in zip(model._aux, aux_weights):  # noqa: SLF001
-            value = ops.cast(loss(labels, embeddings), "float32")
-            aux_values.append(value)
-            share = share + weight * value
-        own = []
-        if model.losses:
-            own.append(ops.sum([ops.cast(ops.sum(l), "float32") for l in model.losses]))
-        l2 = None
-        if model.weight_decay > 0:
-            # The shards' decay is applied with their sparse update (coupled L2 on sampled rows).
-            l2 = 0.5 * model.weight_decay * ops.sum(
-                [ops.sum(ops.square(ops.cast(v, "float32"))) for v in model.decay_variables]
-            )
-            own.append(l2)
-        for term in own:
-            share = share + (term / replicas if replicas > 1 else term)
+        # The shards' weight decay is applied with their sparse update (on the sampled rows).
+        extra, aux_values, l2 = model._auxiliary_terms(labels, embeddings, aux_weights, replicas)  # noqa: SLF001
+        share = share + extra
         objective = optimizer.scale_loss(share)
 
     variables = model.trainable_variables
