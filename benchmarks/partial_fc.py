@@ -8,8 +8,8 @@ mark is its own. Two memory figures are printed:
 * step working memory: peak resident memory during the steps minus the resident memory once the
   class matrix and its momentum exist (what the step itself allocates: logits, gradients,
   gathered rows);
-* total peak: the process's resident high-water mark (includes the (C, D) matrix and momentum,
-  which exist whatever the sample rate).
+* steps peak: the resident high-water mark during the steps (includes the (C, D) matrix and
+  its momentum, which exist whatever the sample rate; the build's transient is excluded).
 
     python benchmarks/partial_fc.py            # C=1,000,000, D=512, B=128
     python benchmarks/partial_fc.py --quick    # C=100,000
@@ -17,7 +17,6 @@ mark is its own. Two memory figures are printed:
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -25,16 +24,23 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _rss_mb():
+def _status_mb(field):
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
 
+def _reset_peak():
+    # Linux: writing 5 to clear_refs resets the resident high-water mark (VmHWM), so the peak
+    # read after the steps is theirs, not the build's (whose random init is transiently large).
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
 def _peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return _status_mb("VmHWM")
 
 
 def worker(classes, dim, batch, rate, steps):
@@ -60,7 +66,9 @@ def worker(classes, dim, batch, rate, steps):
         return loss + 0.0 * tf.reduce_sum(g_emb)
 
     labels = [tf.constant(rng.integers(0, classes, batch).astype("int32")) for _ in range(steps + 2)]
-    base = _rss_mb()
+    total_peak = _status_mb("VmHWM")
+    _reset_peak()
+    base = _status_mb("VmRSS")
     step(labels[0], tf.constant(0, tf.int64)).numpy()  # trace + warm-up
     times = []
     for i in range(1, steps + 1):
@@ -73,7 +81,8 @@ def worker(classes, dim, batch, rate, steps):
                 "rate": rate,
                 "step_s": float(np.median(times)),
                 "working_mb": _peak_mb() - base,
-                "total_peak_mb": _peak_mb(),
+                "total_peak_mb": max(total_peak, _peak_mb()),
+                "steps_peak_mb": _peak_mb(),
                 "resident_after_build_mb": base,
             }
         )
@@ -104,12 +113,12 @@ def main():
         results[rate] = json.loads(out.stdout.strip().splitlines()[-1])
     full, part = results[1.0], results[0.1]
     print(f"PartialFC head step, C={args.classes:,}, D={args.dim}, B={args.batch}, one device (CPU)")
-    print(f"{'sample_rate':>12} {'step (ms)':>10} {'working MB':>11} {'total peak MB':>14}")
+    print(f"{'sample_rate':>12} {'step (ms)':>10} {'working MB':>11} {'steps peak MB':>14}")
     for r in (full, part):
-        print(f"{r['rate']:>12} {1000 * r['step_s']:>10.1f} {r['working_mb']:>11.0f} {r['total_peak_mb']:>14.0f}")
+        print(f"{r['rate']:>12} {1000 * r['step_s']:>10.1f} {r['working_mb']:>11.0f} {r['steps_peak_mb']:>14.0f}")
     print(f"time ratio 0.1/1.0:           {part['step_s'] / full['step_s']:.3f}  (goal <= 0.25)")
     print(f"working-memory ratio 0.1/1.0: {part['working_mb'] / full['working_mb']:.3f}  (goal <= 0.35)")
-    print(f"total-peak ratio 0.1/1.0:     {part['total_peak_mb'] / full['total_peak_mb']:.3f}  "
+    print(f"steps-peak ratio 0.1/1.0:     {part['steps_peak_mb'] / full['steps_peak_mb']:.3f}  "
           "(includes the (C, D) matrix and its momentum, held at any rate)")
 
 
