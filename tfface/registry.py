@@ -113,6 +113,7 @@ class Entry:
     target: Any
     inject: tuple
     aliases: tuple
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def doc(self):
@@ -163,8 +164,11 @@ def _check_kind(kind):
         raise RegistryError(f"unknown component kind {kind!r}; kinds: {', '.join(PROVIDERS)}")
 
 
-def register(kind, name=None, *, inject=(), aliases=()):
+def register(kind, name=None, *, inject=(), aliases=(), **meta):
     """Decorator registering a class or builder function as component ``name`` of ``kind``.
+
+    ``meta`` is what the kind records beside the target (a backbone's native ``input_shape``,
+    default ``embedding_size`` and ``min_input_size``); read it as ``entry(kind, name).meta``.
 
     ``name`` defaults to the snake_case of the class or function name (``HardMining`` ->
     ``hard_mining``); a class is also found by its class name. Registering a name twice is an
@@ -181,7 +185,8 @@ def register(kind, name=None, *, inject=(), aliases=()):
                 f"{existing.target.__qualname__})"
             )
         extra = tuple(aliases) + ((target.__name__,) if isinstance(target, type) else ())
-        entry = Entry(kind, key, target, tuple(inject), tuple(a for a in extra if a != key))
+        entry = Entry(kind, key, target, tuple(inject), tuple(a for a in extra if a != key),
+                      types.MappingProxyType(dict(meta)))
         _REGISTRY[kind][key] = entry
         for alias in entry.aliases:
             _ALIASES[kind].setdefault(alias, key)
