@@ -16,7 +16,7 @@ setup(
     long_description=Path(__file__).with_name("README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["tfface", "tfface.*", "recipes"]),
+    packages=find_packages(include=["tfface", "tfface.*"]),
     install_requires=[
         # CPU and GPU from the same requirement (the tensorflow wheel carries CUDA support on Linux).
         "tensorflow>=2.21,<2.22",

@@ -39,6 +39,7 @@ PROVIDERS = {
     "centres": ("tfface.layers",),
     "optimizer": ("tfface.training.optimizers",),
     "schedule": ("tfface.training.schedules",),
+    "head_wrapper": ("tfface.heads",),
     "protocol": (),
     "importer": (),
 }

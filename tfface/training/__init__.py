@@ -13,16 +13,16 @@ from tfface.training.builder import DataError, TrainingRun, build
 from tfface.training.callbacks import NonFiniteLossError, ProgressPrinter, StepCheckpoint, init_from
 from tfface.training.distribution import default_strategy
 from tfface.training.model import FaceModel
-from tfface.training.recipe import DEFAULTS, RecipeError, list_recipes, load_recipe
+from tfface.recipe import Recipe, RecipeError, list_recipes, load_recipe
 from tfface.training.runner import train
 from tfface.training.schedules import StepDecay, StepWeight
 
 __all__ = [
-    "DEFAULTS",
     "DataError",
     "FaceModel",
     "NonFiniteLossError",
     "ProgressPrinter",
+    "Recipe",
     "RecipeError",
     "StepCheckpoint",
     "StepDecay",

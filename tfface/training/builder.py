@@ -1,26 +1,31 @@
 """Recipe -> objects: model (compiled), optimizer, data, strategy, checkpoint.
 
-Everything that can be wrong in a recipe is checked here, before the first step: unknown
-classes and class arguments (the message names them and lists the valid ones), a missing data
-set, labels that do not fit the head's ``num_classes``.
+Every component is built by ``tfface.registry.build`` from the recipe's typed
+``Component(name, args)``: the registry checks the arguments against the component's signature
+and the builder adds only what it owns (the head's ``num_classes``, the backbone's
+``input_shape``, the shared ``centres`` of the losses that declare them, the optimizer's
+``learning_rate``). Everything that can be wrong is checked here, before the first step: unknown
+components and arguments (naming the dotted recipe key), a missing data set, labels that do not
+fit the head's ``num_classes``.
 """
 import contextlib
 import dataclasses
-import inspect
 import json
 import math
 import os
-import re
 import tempfile
+from collections.abc import Mapping
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfface import registry
+from tfface.recipe import Recipe, RecipeError, load_recipe
+from tfface.registry import Component
 from tfface.training.callbacks import make_checkpoint
 from tfface.training.model import FaceModel
-from tfface.training.recipe import RecipeError, load_recipe
-from tfface.training.schedules import StepDecay, StepWeight
+from tfface.training.schedules import StepWeight
 
 
 class DataError(ValueError):
@@ -28,177 +33,85 @@ class DataError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------
-# classes
+# components
 
 
-def _snake(name):
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-# Keyword arguments every Keras layer/loss/optimizer accepts through **kwargs.
-_BASE_KWARGS = ("name", "dtype", "trainable", "reduction")
-
-
-def _check_kwargs(section, cls, kwargs, provided=()):
-    """Every key of ``kwargs`` is a named argument of ``cls`` (a class's constructor or a builder
-    function), or a base Keras argument such as ``name``: a misspelt ``head.margn`` fails here,
-    naming the valid ones."""
+def component(kind, spec, key, **provided):
+    """``registry.build`` with the recipe key in its errors, raised as :class:`RecipeError`."""
     try:
-        params = inspect.signature(cls.__init__ if isinstance(cls, type) else cls).parameters
-    except (TypeError, ValueError):
-        return
-    names = [n for n, p in params.items() if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    unknown = [k for k in kwargs if k not in names and k not in _BASE_KWARGS]
-    if unknown:
-        valid = [n for n in names if n not in provided]
-        raise RecipeError(
-            f"{section}: {cls.__name__} has no argument {', '.join(map(repr, unknown))}; "
-            f"valid: {', '.join(valid)}"
-        )
-
-
-def _find_class(section, module, class_name, extra_modules=()):
-    for mod in (module,) + tuple(extra_modules):
-        if mod is None:
-            continue
-        candidate = getattr(mod, class_name, None)
-        if isinstance(candidate, type):
-            return candidate
-    getter = getattr(module, "get", None) if module is not None else None
-    names = getattr(module, "names", None) if module is not None else None
-    available = []
-    if callable(names):
-        available = list(names())
-    if callable(getter) and class_name in available:
-        return getter
-    if callable(getter):
-        snake = _snake(class_name)
-        if snake in available:
-            return getter
-    raise RecipeError(
-        f"{section}: unknown class {class_name!r}"
-        + (f"; available: {', '.join(available)}" if available else "")
-    )
-
-
-def _instantiate(section, module, spec, extra=None, extra_modules=()):
-    spec = dict(spec)
-    class_name = spec.pop("class")
-    extra = dict(extra or {})
-    target = _find_class(section, module, class_name, extra_modules)
-    if isinstance(target, type):
-        _check_kwargs(section, target, spec, provided=extra)
-        return target(**extra, **spec)
-    try:
-        return target(class_name, **extra, **spec)
-    except TypeError as err:
-        raise RecipeError(f"{section}: {class_name}: {err}") from None
+        return registry.build(kind, spec, key=key, **provided)
+    except registry.RegistryError as err:
+        raise RecipeError(str(err)) from None
 
 
 def make_backbone(spec, image_size):
-    from tfface import backbones
-
-    spec = dict(spec)
-    name = spec.pop("name")
-    available = list(backbones.names())
-    if name not in available:
-        raise RecipeError(f"backbone.name: unknown backbone {name!r}; available: {', '.join(available)}")
-    builder = getattr(backbones.spec(name), "builder", None)
-    if builder is not None:
-        _check_kwargs("backbone", builder, spec, provided=("input_shape", "embedding_size"))
-    try:
-        return backbones.get(name, input_shape=(image_size[0], image_size[1], 3), **spec)
-    except TypeError as err:
-        raise RecipeError(f"backbone: {name}: {err}") from None
+    """The recipe's backbone for ``(H, W, 3)`` inputs of ``image_size``."""
+    return component("backbone", spec, "backbone", input_shape=(image_size[0], image_size[1], 3))
 
 
-def make_head(spec, num_classes):
-    from tfface import heads
-
-    return _instantiate("head", heads, spec, {"num_classes": num_classes})
-
-
-def make_logits_loss(spec):
-    from tfface import losses
-
-    spec = dict(spec)
-    class_name = spec["class"]
-    if class_name in ("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy"):
-        spec.pop("class")
-        _check_kwargs("loss", keras.losses.SparseCategoricalCrossentropy, spec)
-        spec.setdefault("from_logits", True)
-        return keras.losses.SparseCategoricalCrossentropy(**spec)
-    target = _find_class("loss", losses, class_name, (keras.losses,))
-    if isinstance(target, type) and "from_logits" in inspect.signature(target.__init__).parameters:
-        # Heads return logits.
-        spec.setdefault("from_logits", True)
-    return _instantiate("loss", losses, spec, extra_modules=(keras.losses,))
+def make_head(recipe, num_classes):
+    """The recipe's head over ``num_classes``, wrapped by ``partial_fc`` when the recipe sets it."""
+    head = component("head", recipe.head, "head", num_classes=num_classes)
+    if recipe.partial_fc is not None:
+        settings = dataclasses.asdict(recipe.partial_fc)
+        head = component("head_wrapper", Component("partial_fc", settings), "partial_fc", head=head)
+    return head
 
 
-def make_centres(spec, num_classes):
-    from tfface import layers
-
-    spec = dict(spec or {})
-    _check_kwargs("centres", layers.ClassCentres, spec, provided=("num_classes",))
-    return layers.ClassCentres(num_classes, **spec)
-
-
-def make_aux_losses(specs, centres_spec, num_classes):
-    """``{name: {"class": ..., "weight": w, **kwargs}}`` -> ``{name: (loss, weight)}``; one
-    ``ClassCentres`` layer is shared by every loss that takes ``centres``."""
-    from tfface import losses
-
+def make_aux_losses(recipe, centres):
+    """``{name: (loss, weight)}``; the losses that declare ``centres`` get the one shared layer."""
     result = {}
-    centres = None
-    for name, spec in specs.items():
-        spec = dict(spec)
-        weight = spec.pop("weight", 1.0)
-        class_name = spec["class"]
-        target = _find_class(f"aux_losses.{name}", losses, class_name)
-        extra = {}
-        if isinstance(target, type) and "centres" in inspect.signature(target.__init__).parameters:
+    used = False
+    for name, entry in recipe.aux_losses.items():
+        key = f"aux_losses.{name}"
+        try:
+            wants_centres = "centres" in registry.entry("loss", entry.loss.name, key).inject
+        except registry.RegistryError as err:
+            raise RecipeError(str(err)) from None
+        provided = {}
+        if wants_centres:
             if centres is None:
-                centres = make_centres(centres_spec, num_classes)
-            extra["centres"] = centres
-        loss = _instantiate(f"aux_losses.{name}", losses, spec, extra)
-        if isinstance(weight, dict):
-            weight = StepWeight(weight)
-        elif not isinstance(weight, (int, float)) or isinstance(weight, bool):
-            raise RecipeError(f"aux_losses.{name}.weight must be a number or {{step: weight}}, got {weight!r}")
+                raise RecipeError(
+                    f"{key}: loss {entry.loss.name!r} reads class centres; declare them with "
+                    "centres: {\"name\": \"class_centres\"}"
+                )
+            provided["centres"] = centres
+            used = True
+        loss = component("loss", entry.loss, key, **provided)
+        weight = StepWeight(dict(entry.weight)) if isinstance(entry.weight, Mapping) else entry.weight
         result[name] = (loss, weight)
-    if centres is None and centres_spec:
-        raise RecipeError("centres is set but no auxiliary loss uses class centres")
+    if centres is not None and not used:
+        raise RecipeError("centres: declared, but no auxiliary loss reads class centres")
     return result
 
 
 def make_schedule(spec, steps_per_epoch):
-    per_unit = steps_per_epoch if spec["unit"] == "epoch" else 1
-    try:
-        return StepDecay(
-            learning_rate=spec["learning_rate"],
-            boundaries=spec["boundaries"],
-            factor=spec["factor"],
-            values=spec["values"],
-            warmup=spec["warmup"],
-            warmup_start=spec["warmup_start"],
-            steps_per_epoch=per_unit,
-        )
-    except ValueError as err:
-        raise RecipeError(f"schedule: {err}") from None
+    """The learning-rate schedule; epochs are converted to steps with ``steps_per_epoch``."""
+    per_unit = steps_per_epoch if spec.unit == "epoch" else 1
+    args = dataclasses.asdict(spec)
+    del args["unit"]
+    args["boundaries"] = list(args["boundaries"])
+    if args["values"] is not None:
+        args["values"] = list(args["values"])
+    return component("schedule", Component("step_decay", args), "schedule", steps_per_epoch=per_unit)
 
 
 def make_optimizer(spec, learning_rate):
-    spec = dict(spec)
-    class_name = spec.pop("class")
-    cls = getattr(keras.optimizers, class_name, None)
-    if not isinstance(cls, type) or not issubclass(cls, keras.optimizers.Optimizer):
-        available = [n for n in dir(keras.optimizers) if isinstance(getattr(keras.optimizers, n), type)
-                     and issubclass(getattr(keras.optimizers, n), keras.optimizers.Optimizer)]
-        raise RecipeError(f"optimizer: unknown class {class_name!r}; available: {', '.join(available)}")
-    if "learning_rate" in spec:
-        raise RecipeError("optimizer.learning_rate: set the rate in schedule.learning_rate")
-    _check_kwargs("optimizer", cls, spec, provided=("learning_rate",))
-    return cls(learning_rate=learning_rate, **spec)
+    """The recipe's optimizer with ``learning_rate`` (a schedule)."""
+    return component("optimizer", spec, "optimizer", learning_rate=learning_rate)
+
+
+def build_model(recipe, num_classes):
+    """The ``FaceModel`` a recipe describes (not compiled), under the current strategy's scope
+    and dtype policy."""
+    backbone = make_backbone(recipe.backbone, recipe.data.image_size)
+    head = make_head(recipe, num_classes)
+    centres = None
+    if recipe.centres is not None:
+        centres = component("centres", recipe.centres, "centres", num_classes=num_classes)
+    aux = make_aux_losses(recipe, centres)
+    return FaceModel(backbone, head, aux_losses=aux, centres=centres, weight_decay=recipe.weight_decay,
+                     decay_scope=recipe.decay_scope, name="face_model")
 
 
 @contextlib.contextmanager
@@ -248,19 +161,6 @@ def describe_data(source):
     return examples, largest, classes
 
 
-def _dataset_kwargs(make_dataset, spec):
-    """The recipe's augmentation switches, passed only where make_dataset has them."""
-    params = inspect.signature(make_dataset).parameters
-    accepts_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
-    kwargs = {}
-    for key in ("flip", "random_crop", "color_jitter"):
-        if key in params or accepts_any:
-            kwargs[key] = spec[key]
-        elif spec[key]:
-            raise RecipeError(f"data.{key}: tfface.data.make_dataset has no {key!r} option")
-    return kwargs
-
-
 # ---------------------------------------------------------------------------------------------
 # the run
 
@@ -270,7 +170,7 @@ class TrainingRun:
     """What ``build`` returns. ``dataset(start_step)`` gives the global-batch training data
     positioned at ``start_step`` (model.fit distributes it over the strategy's replicas)."""
 
-    recipe: dict
+    recipe: Recipe
     strategy: object
     model: FaceModel
     optimizer: object
@@ -291,13 +191,13 @@ class TrainingRun:
         return self.make_dataset_fn(start_step)
 
 
-def _synthetic_source(spec, data_dir, print_fn):
+def _synthetic_source(data, data_dir, print_fn):
     from tfface.data import generate_synthetic
 
     root = data_dir or tempfile.mkdtemp(prefix="tfface_synthetic_")
     if not os.path.isfile(os.path.join(root, "info.json")):
         print_fn(f"generating the synthetic data set in {root}")
-        generate_synthetic(root, **spec.get("synthetic", {}))
+        generate_synthetic(root, **dict(data.synthetic))
     return os.path.join(root, "train")
 
 
@@ -314,7 +214,7 @@ def build(
     """Build everything a recipe describes, under ``strategy``.
 
     Args:
-        recipe: a resolved recipe (``load_recipe``), a name, a path or a dict.
+        recipe: a :class:`~tfface.recipe.Recipe` (``load_recipe``), a name, a path or a dict.
         strategy: a ``tf.distribute.Strategy``; default: TensorFlow's current strategy.
         num_classes: the head's classes; default: ``data.num_classes`` or the data's labels.
         steps: total steps instead of the recipe's ``epochs``/``steps``.
@@ -329,15 +229,15 @@ def build(
     """
     recipe = load_recipe(recipe)
     strategy = strategy or tf.distribute.get_strategy()
-    data = recipe["data"]
-    batch = data["batch_size"]
+    data = recipe.data
+    batch = data.batch_size
     if batch % strategy.num_replicas_in_sync:
         raise RecipeError(
-            f"data.batch_size {batch} (the global batch) is not divisible by the "
+            f"data.batch_size: {batch} (the global batch) is not divisible by the "
             f"{strategy.num_replicas_in_sync} replicas"
         )
 
-    source = data["train"]
+    source = data.train
     if check_data:
         if source == "synthetic":
             source = _synthetic_source(data, data_dir, print_fn)
@@ -347,7 +247,7 @@ def build(
                 "from 'tfface build', a TFRecord file pattern, or an image folder with one "
                 "sub-folder per identity)"
             )
-    classes = num_classes or data["num_classes"]
+    classes = num_classes or data.num_classes
     examples = None
     if check_data:
         examples, largest, found = describe_data(source)
@@ -361,50 +261,38 @@ def build(
                 "leave it null to read it from the data)"
             )
     if classes is None:
-        raise RecipeError("num_classes unknown: set data.num_classes or pass num_classes=")
+        raise RecipeError("data.num_classes: unknown; set data.num_classes or pass num_classes=")
     if not isinstance(classes, int) or classes < 2:
-        raise RecipeError(f"num_classes must be an int >= 2, got {classes!r}")
+        raise RecipeError(f"data.num_classes: expected an integer >= 2, got {classes!r}")
 
-    spe = steps_per_epoch or recipe["steps_per_epoch"]
+    spe = steps_per_epoch or recipe.steps_per_epoch
     if spe is None and examples is not None:
         spe = examples // batch
         if spe == 0:
             raise DataError(f"data.train {source!r} holds {examples} examples, fewer than one batch of {batch}")
     if spe is None:
-        if check_data and (recipe["epochs"] is not None or recipe["schedule"]["unit"] == "epoch"):
+        if check_data and (recipe.epochs is not None or recipe.schedule.unit == "epoch"):
             raise RecipeError(
-                f"steps_per_epoch unknown for {source!r} (no stats.json beside the shards): set "
-                "steps_per_epoch"
+                f"steps_per_epoch: unknown for {source!r} (no stats.json beside the shards); set it"
             )
         # Without data (check_data=False) epochs are nominal: 1000 steps.
         spe = 1000
-    total = steps or recipe["steps"] or recipe["epochs"] * spe
+    total = steps or recipe.steps or recipe.epochs * spe
     epochs = math.ceil(total / spe)
 
-    seed = recipe["seed"]
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(recipe.seed)
     # Keras' initialisers and dropout draw from the seeds set above. TensorFlow's global seed is
     # cleared again: the input pipeline seeds itself per (seed, epoch), and tf.data's
     # shuffle(seed=<tensor>) fails while a global seed is set.
     tf.random.set_seed(None)
-    if recipe["deterministic"]:
-        if recipe["jit_compile"]:
-            raise RecipeError("jit_compile and deterministic cannot both be on: Keras disables XLA under op determinism")
+    if recipe.deterministic:
         tf.config.experimental.enable_op_determinism()
 
-    policy = recipe["mixed_precision"]
-    policy = "mixed_float16" if policy is True else ("float32" if policy is False else policy)
-
-    with strategy.scope(), _policy(policy):
-        backbone = make_backbone(recipe["backbone"], data["image_size"])
-        head = make_head(recipe["head"], classes)
-        aux = make_aux_losses(recipe["aux_losses"], recipe["centres"], classes)
-        logits_loss = make_logits_loss(recipe["loss"])
-        model = FaceModel(backbone, head, aux_losses=aux, weight_decay=recipe["weight_decay"],
-                          name="face_model")
-        schedule = make_schedule(recipe["schedule"], spe)
-        optimizer = make_optimizer(recipe["optimizer"], schedule)
-        model.compile(optimizer=optimizer, loss=logits_loss, jit_compile=recipe["jit_compile"])
+    with strategy.scope(), _policy(recipe.policy):
+        model = build_model(recipe, classes)
+        logits_loss = component("loss", recipe.loss, "loss")
+        optimizer = make_optimizer(recipe.optimizer, make_schedule(recipe.schedule, spe))
+        model.compile(optimizer=optimizer, loss=logits_loss, jit_compile=recipe.jit_compile)
         model.optimizer.build(model.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches_consumed")
     checkpoint = make_checkpoint(model, step)
@@ -412,12 +300,12 @@ def build(
     data_spec = {
         "source": source,
         "batch_size": batch,
-        "image_size": tuple(data["image_size"]),
-        "seed": seed,
-        "deterministic": recipe["deterministic"],
-        "flip": data["flip"],
-        "random_crop": data["random_crop"],
-        "color_jitter": data["color_jitter"],
+        "image_size": tuple(data.image_size),
+        "seed": recipe.seed,
+        "deterministic": recipe.deterministic,
+        "flip": data.flip,
+        "random_crop": data.random_crop,
+        "color_jitter": data.color_jitter,
     }
     make_fn = None
     if check_data:
@@ -441,7 +329,7 @@ def _dataset_factory(spec, examples):
     """
     from tfface.data import make_dataset
 
-    kwargs = _dataset_kwargs(make_dataset, spec)
+    augment = {key: spec[key] for key in ("flip", "random_crop", "color_jitter")}
     batch = spec["batch_size"]
     deterministic = spec["deterministic"]
 
@@ -454,7 +342,7 @@ def _dataset_factory(spec, examples):
         seed = spec["seed"] if deterministic else spec["seed"] + int(start_step)
         ds = make_dataset(
             spec["source"], batch, spec["image_size"], training=True, seed=seed,
-            deterministic=deterministic, start_epoch=epoch, **kwargs,
+            deterministic=deterministic, start_epoch=epoch, **augment,
         )
         if ds.cardinality() != tf.data.INFINITE_CARDINALITY:
             ds = ds.repeat()

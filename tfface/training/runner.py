@@ -26,7 +26,7 @@ import tensorflow as tf
 from tfface.training.builder import build
 from tfface.training.callbacks import NonFiniteLossError, ProgressPrinter, StepCheckpoint, init_from
 from tfface.training.distribution import worker_info
-from tfface.training.recipe import RecipeError, load_recipe
+from tfface.recipe import RecipeError, load_recipe
 
 
 def _diff(a, b, prefix=""):
@@ -45,33 +45,24 @@ def _json_roundtrip(value):
 
 
 def validation_callback(recipe, log_dir):
-    """A ``tfface.eval.VerificationCallback`` over the recipe's ``data.val`` sets (each
-    ``{"name", "pairs", "root"}`` for an LFW-style pairs.txt, or ``{"name", "bin"}`` for an
-    insightface .bin), evaluated at every epoch end; None when there are none."""
-    entries = recipe["data"]["val"]
-    if not entries:
+    """A ``tfface.eval.VerificationCallback`` over the recipe's ``data.val`` sets (an LFW-style
+    pairs.txt with its image root, or an insightface .bin), evaluated at every epoch end; None
+    when there are none."""
+    if not recipe.data.val:
         return None
     from tfface.data import read_bin, read_pairs
     from tfface.eval import VerificationCallback
 
     sets = {}
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or "name" not in entry:
-            raise RecipeError(f"data.val[{i}] must be a dict with a 'name', got {entry!r}")
-        unknown = set(entry) - {"name", "pairs", "root", "bin", "ext"}
-        if unknown:
-            raise RecipeError(f"data.val[{i}]: unknown keys {sorted(unknown)}; valid: name, pairs, root, ext, bin")
-        if "bin" in entry:
-            if not os.path.isfile(entry["bin"]):
-                raise FileNotFoundError(f"data.val[{i}] ({entry['name']}): {entry['bin']!r} not found")
-            sets[entry["name"]] = read_bin(entry["bin"])
-        elif "pairs" in entry and "root" in entry:
-            if not os.path.isfile(entry["pairs"]):
-                raise FileNotFoundError(f"data.val[{i}] ({entry['name']}): {entry['pairs']!r} not found")
-            sets[entry["name"]] = read_pairs(entry["pairs"], entry["root"], ext=entry.get("ext", "jpg"))
+    for i, entry in enumerate(recipe.data.val):
+        path = entry.bin if entry.bin is not None else entry.pairs
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"data.val[{i}] ({entry.name}): {path!r} not found")
+        if entry.bin is not None:
+            sets[entry.name] = read_bin(entry.bin)
         else:
-            raise RecipeError(f"data.val[{i}] ({entry['name']}) needs 'bin', or 'pairs' and 'root'")
-    return VerificationCallback(sets, log_dir=log_dir, image_size=tuple(recipe["data"]["image_size"]))
+            sets[entry.name] = read_pairs(entry.pairs, entry.root, ext=entry.ext)
+    return VerificationCallback(sets, log_dir=log_dir, image_size=tuple(recipe.data.image_size))
 
 
 def train(recipe, workdir, strategy=None, steps=None, progress=True, overrides=None, callbacks=None,
@@ -96,12 +87,12 @@ def train(recipe, workdir, strategy=None, steps=None, progress=True, overrides=N
         RecipeError, DataError, FileNotFoundError: before the first step, for a bad recipe/data.
     """
     say = print_fn if progress else (lambda *a, **k: None)
-    recipe = load_recipe(recipe, overrides)
+    recipe = load_recipe(recipe, overrides).resolved()
     strategy = strategy or tf.distribute.get_strategy()
     is_chief, task = worker_info(strategy)
     os.makedirs(workdir, exist_ok=True)
     recipe_path = os.path.join(workdir, "recipe.json")
-    resolved = _json_roundtrip(recipe)
+    resolved = _json_roundtrip(recipe.to_dict())
     if os.path.isfile(recipe_path):
         with open(recipe_path) as f:
             previous = json.load(f)
@@ -122,7 +113,7 @@ def train(recipe, workdir, strategy=None, steps=None, progress=True, overrides=N
     # Non-chief workers must take part in saving (variables may need cross-worker reads) but
     # write into a private directory that is removed at the end.
     save_dir = checkpoint_dir if is_chief else os.path.join(workdir, "workers", task, "checkpoints")
-    manager = tf.train.CheckpointManager(run.checkpoint, save_dir, max_to_keep=recipe["keep_checkpoints"])
+    manager = tf.train.CheckpointManager(run.checkpoint, save_dir, max_to_keep=recipe.keep_checkpoints)
 
     latest = tf.train.latest_checkpoint(checkpoint_dir)
     start = 0
@@ -130,10 +121,10 @@ def train(recipe, workdir, strategy=None, steps=None, progress=True, overrides=N
         run.checkpoint.restore(latest).assert_existing_objects_matched()
         start = int(run.step.numpy())
         say(f"resuming from {latest} (step {start}/{run.steps})")
-    elif recipe["init_from"]:
-        init_from(model, recipe["init_from"], print_fn=say)
+    elif recipe.init_from:
+        init_from(model, recipe.init_from, print_fn=say)
 
-    guard = StepCheckpoint(manager, run.step, recipe["checkpoint_every"], run.steps)
+    guard = StepCheckpoint(manager, run.step, recipe.checkpoint_every, run.steps)
     if latest:
         guard.last_saved = start
     printer = ProgressPrinter(run.step, run.steps, run.epochs, run.global_batch, print_fn=say)
@@ -149,7 +140,7 @@ def train(recipe, workdir, strategy=None, steps=None, progress=True, overrides=N
     all_callbacks += list(callbacks or []) + [printer]
 
     say(
-        f"training {recipe['name'] or 'recipe'}: {run.steps} steps ({run.epochs} epochs of "
+        f"training {recipe.name}: {run.steps} steps ({run.epochs} epochs of "
         f"{run.steps_per_epoch}), global batch {run.global_batch}, {run.num_classes} classes, "
         f"{strategy.num_replicas_in_sync} replica(s); workdir {workdir}"
     )
@@ -175,7 +166,7 @@ def train(recipe, workdir, strategy=None, steps=None, progress=True, overrides=N
     last = printer.history[-1] if printer.history else {}
     trained = final_step - start
     summary = {
-        "recipe": recipe["name"],
+        "recipe": recipe.name,
         "workdir": os.path.abspath(workdir),
         "steps": final_step,
         "total_steps": run.steps,
@@ -193,6 +184,7 @@ def train(recipe, workdir, strategy=None, steps=None, progress=True, overrides=N
         "checkpoint": manager.latest_checkpoint,
         "embedder": os.path.join(os.path.abspath(workdir), "embedder.keras"),
         "logs": os.path.join(os.path.abspath(workdir), "logs"),
+        "resolved_recipe": resolved,
     }
     if is_chief:
         model.embedder.save(summary["embedder"])

@@ -14,6 +14,8 @@ import math
 import keras
 from keras import ops
 
+from tfface import registry
+
 
 def _to_steps(value, steps_per_epoch, what):
     steps = value * steps_per_epoch
@@ -24,6 +26,7 @@ def _to_steps(value, steps_per_epoch, what):
 
 
 @keras.saving.register_keras_serializable(package="tfface")
+@registry.register("schedule", "step_decay", inject=("steps_per_epoch",))
 class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Piecewise-constant learning rate with an optional linear warm-up.
 

@@ -1,0 +1,22 @@
+"""CurricularFace paper, convergence experiment: ArcFace with MobileFaceNet, m = 0.5.
+
+Paper: Y. Huang et al., "CurricularFace: Adaptive Curriculum Learning Loss for Deep Face
+Recognition", CVPR 2020;
+§4.2 and Fig. 5.
+
+Convergence experiment (§4.2, Fig. 5): MobileFaceNet on CASIA-WebFace with m = 0.5; ArcFace
+diverges (NaN loss) in the paper's figure, the counterpart of
+curricularface_mobilefacenet_casia; training stops with a clear error when it does.
+
+Base: CURRICULARFACE in tfface/recipes/_bases.py (setting, choices, data).
+Run: tfface train curricularface_arcface_mobilefacenet_casia --workdir runs/curricularface_arcface_mobilefacenet_casia
+"""
+from tfface.recipes._bases import CURRICULARFACE
+
+RECIPE = CURRICULARFACE.derive(
+    name="curricularface_arcface_mobilefacenet_casia",
+    description="CurricularFace Fig. 5: ArcFace (m=0.5), MobileFaceNet on CASIA-WebFace",
+    cite="Huang et al., CurricularFace (CVPR 2020), §4.2, Fig. 5",
+    backbone={"name": "mobilefacenet", "embedding_size": 512},
+    head={"name": "arcface", "scale": 64.0, "margin": 0.5},
+)

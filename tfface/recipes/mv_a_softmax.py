@@ -1,0 +1,21 @@
+"""MV-Softmax paper, Table 3 row "A-Softmax" (Margin-based).
+
+Paper: X. Wang, S. Zhang, S. Wang, T. Fu, H. Shi, T. Mei, "Mis-classified Vector Guided
+Softmax Loss for Face Recognition", AAAI 2020; § "Experimental Settings", results in Tables 3,
+4 and 5 (t chosen in Table 2).
+
+Loss: eq. 3 with f(m1, θ) = cos(m1·θ), m1 = 3 (A-Softmax, SphereFace), in the paper's common
+form: s = 32 "for all the methods" on normalised features. The official code runs SphereFace on
+normalised x and w times 32, with λ = max(5, 1000·(1 + 1e-4·it)^−2); so does this recipe.
+
+Base: MV_SOFTMAX in tfface/recipes/_bases.py (setting, choices, data).
+Run: tfface train mv_a_softmax --workdir runs/mv_a_softmax
+"""
+from tfface.recipes._bases import MV_SOFTMAX
+
+RECIPE = MV_SOFTMAX.derive(
+    name="mv_a_softmax",
+    cite="Wang et al., MV-Softmax (AAAI 2020), § Experimental Settings, Tables 2-5",
+    description="MV-Softmax Table 3: A-Softmax, AttentionNet-IRSE, MS1M-v1c-R",
+    head={"name": "sphereface", "margin": 3, "scale": 32.0, "lambda_base": 1000.0, "lambda_gamma": 1e-4, "lambda_power": 2.0, "lambda_min": 5.0},
+)

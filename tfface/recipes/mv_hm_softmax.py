@@ -1,0 +1,20 @@
+"""MV-Softmax paper, Table 3 row "HM-Softmax" (Mining-based).
+
+Paper: X. Wang, S. Zhang, S. Wang, T. Fu, H. Shi, T. Mei, "Mis-classified Vector Guided
+Softmax Loss for Face Recognition", AAAI 2020; § "Experimental Settings", results in Tables 3,
+4 and 5 (t chosen in Table 2).
+
+Loss: eq. 2 with the hard-mining indicator: the mean over the 90% highest-loss samples
+of each batch (OHEM, keep ratio 0.9) over the eq. 1 logits.
+
+Base: MV_SOFTMAX in tfface/recipes/_bases.py (setting, choices, data).
+Run: tfface train mv_hm_softmax --workdir runs/mv_hm_softmax
+"""
+from tfface.recipes._bases import MV_SOFTMAX
+
+RECIPE = MV_SOFTMAX.derive(
+    name="mv_hm_softmax",
+    cite="Wang et al., MV-Softmax (AAAI 2020), § Experimental Settings, Tables 2-5",
+    description="MV-Softmax Table 3: HM-Softmax, AttentionNet-IRSE, MS1M-v1c-R",
+    loss={"name": "ohem", "keep_ratio": 0.9},
+)

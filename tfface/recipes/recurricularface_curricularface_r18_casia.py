@@ -1,0 +1,18 @@
+"""ReCurricularFace paper, row "CurricularFace" of Tables 1-3 (ResNet18 on CASIA-WebFace).
+
+Paper: Sang & Yang, "ReCurricularFace"; §4.2 (implementation details), results in Tables 1, 2
+and 3.
+
+Head: CurricularFace (s = 64, m = 0.5), the method ReCurricularFace revises.
+
+Base: RECURRICULARFACE in tfface/recipes/_bases.py (setting, choices, data).
+Run: tfface train recurricularface_curricularface_r18_casia --workdir runs/recurricularface_curricularface_r18_casia
+"""
+from tfface.recipes._bases import RECURRICULARFACE
+
+RECIPE = RECURRICULARFACE.derive(
+    name="recurricularface_curricularface_r18_casia",
+    description="ReCurricularFace Table 1: CurricularFace, ResNet18 on CASIA-WebFace",
+    cite="Sang & Yang, ReCurricularFace, §4.2, Tables 1-3",
+    head={"name": "curricularface", "scale": 64.0, "margin": 0.5, "momentum": 0.01},
+)

@@ -1,0 +1,17 @@
+"""ReCurricularFace paper, row "ReCurricularFace" of Tables 1-3 (ResNet18 on CASIA-WebFace).
+
+Paper: Sang & Yang, "ReCurricularFace"; §4.2 (implementation details), results in Tables 1, 2
+and 3.
+
+Head: I(t, cos θ_j) = 1.1·cos θ_j + 0.4·t for hard negatives (§3, §4.2).
+
+Base: RECURRICULARFACE in tfface/recipes/_bases.py (setting, choices, data).
+Run: tfface train recurricularface_r18_casia --workdir runs/recurricularface_r18_casia
+"""
+from tfface.recipes._bases import RECURRICULARFACE
+
+RECIPE = RECURRICULARFACE.derive(
+    name="recurricularface_r18_casia",
+    description="ReCurricularFace Table 1: ReCurricularFace, ResNet18 on CASIA-WebFace",
+    cite="Sang & Yang, ReCurricularFace, §4.2, Tables 1-3",
+)
