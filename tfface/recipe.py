@@ -327,13 +327,17 @@ def _convert(value, tp, key):
         present = [o for o in options if o is not type(None)]
         if len(present) == 1:
             return _convert(value, present[0], key)
-        for option in options:
-            if option is type(None):
-                continue
+        errors = {}
+        for option in present:
             try:
                 return _convert(value, option, key)
-            except RecipeError:
-                continue
+            except RecipeError as err:
+                errors[option] = err
+        if isinstance(value, Mapping):
+            # A mapping can only be meant for the mapping-shaped option: report its own error.
+            shaped = [o for o in present if typing.get_origin(o) in (collections.abc.Mapping, dict)]
+            if len(shaped) == 1:
+                raise errors[shaped[0]]
         _fail(key, value, tp)
     if tp is bool:
         if isinstance(value, bool):
