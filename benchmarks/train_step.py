@@ -30,13 +30,13 @@ from tfface.training import build, load_recipe  # noqa: E402
 MODELS = {
     "smoke": ({}, 64),
     "iresnet18": ({"backbone": {"name": "iresnet18", "embedding_size": 512},
-                   "head": {"class": "CurricularFace", "scale": 64.0, "margin": 0.5},
+                   "head": {"name": "curricularface", "scale": 64.0, "margin": 0.5},
                    "data.image_size": [112, 112]}, 8),
     "iresnet50": ({"backbone": {"name": "iresnet50", "embedding_size": 512},
-                   "head": {"class": "CurricularFace", "scale": 64.0, "margin": 0.5},
+                   "head": {"name": "curricularface", "scale": 64.0, "margin": 0.5},
                    "data.image_size": [112, 112]}, 8),
     "inception_resnet_v1": ({"backbone": {"name": "inception_resnet_v1", "embedding_size": 512, "dropout_keep": 0.4},
-                             "head": {"class": "Softmax"},
+                             "head": {"name": "softmax"},
                              "data.image_size": [160, 160]}, 8),
 }
 
@@ -49,7 +49,7 @@ def make_run(name, batch, num_classes, mixed_precision, jit_compile):
     overrides["jit_compile"] = bool(jit_compile)
     recipe = load_recipe("smoke", overrides)
     run = build(recipe, check_data=False, num_classes=num_classes, print_fn=lambda *a: None)
-    h, w = recipe["data"]["image_size"]
+    h, w = recipe.data.image_size
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, size=(4 * run.global_batch, h, w, 3)).astype("float32")
     labels = rng.integers(0, num_classes, size=(4 * run.global_batch,)).astype("int32")
