@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfface.eval import cli
+from tfface import cli as tfface_cli
 from tfface.eval.verification import verify
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,6 +29,14 @@ def _minimal_read_pairs(pairs_txt, root, ext="jpg"):
         paths += [os.path.join(root, n, f"{n}_{i:04d}.{ext}") for n, i in (a, b)]
         issame.append(len(f) == 3)
     return paths, np.array(issame)
+
+
+class cli:
+    """``tfface eval ARGS`` through the console script's dispatcher (``tfface.commands.eval``)."""
+
+    @staticmethod
+    def main(argv):
+        return tfface_cli.main(["eval", *argv])
 
 
 @pytest.fixture
