@@ -56,6 +56,8 @@ def scan_identity_folders(root):
     folder is one such entry. ``loose`` lists the names of files directly in ROOT (outside any
     identity folder)."""
     root = os.fspath(root)
+    # Relative paths by slicing, not os.path.relpath: this walk may list millions of files.
+    prefix = len(os.path.join(root, ""))
     entries, loose = [], []
     for name in sorted(os.listdir(root)):
         path = os.path.join(root, name)
@@ -68,12 +70,16 @@ def scan_identity_folders(root):
                 dirs[:] = keep
                 for f, walked in sorted([(f, True) for f in files] + [(d, False) for d in listed]):
                     full = os.path.join(base, f)
-                    entries.append(IdentityEntry(name, os.path.relpath(full, root).replace(os.sep, "/"), full, walked))
+                    entries.append(IdentityEntry(name, _posix(full[prefix:]), full, walked))
         elif os.path.islink(path) and os.path.isdir(path):
             entries.append(IdentityEntry(name, name, path, False))
         else:
             loose.append(name)
     return entries, loose
+
+
+def _posix(rel):
+    return rel if os.sep == "/" else rel.replace(os.sep, "/")
 
 
 def identity_index(root, extensions=IMAGE_EXTENSIONS):
