@@ -47,7 +47,7 @@ def test_workdir_rules(tmp_path):
     """A rerun clears only a directory the demo made; anything else is refused untouched."""
     import pytest
 
-    from tfface.training.demo import MARKER, _prepare_workdir
+    from tfface.commands.demo import MARKER, _prepare_workdir
 
     (tmp_path / "precious.txt").write_text("keep me")
     with pytest.raises(FileExistsError, match="not made by 'tfface demo'"):

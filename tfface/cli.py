@@ -1,26 +1,25 @@
-"""The ``tfface`` command line.
+"""The ``tfface`` command line: dispatch to ``tfface.commands.<name>``.
 
-Each sub-command lives in the module that owns its work and exposes two functions,
-``add_arguments(parser)`` and ``run(args) -> int``; this file only dispatches, so ``tfface --help``
-and ``tfface --version`` do not import TensorFlow. This is the only module that reads the
-environment (log level, ``TF_CONFIG`` is read by TensorFlow's cluster resolver).
+Each sub-command is one module of :mod:`tfface.commands` with two functions,
+``add_arguments(parser)`` and ``run(args) -> int``; argument parsing, printing and reading the
+environment (log-level defaults, ``TF_CONFIG`` in ``tfface train``) all live there. This file only
+dispatches, so ``tfface --help`` and ``tfface --version`` do not import TensorFlow.
 """
 import argparse
 import importlib
-import os
 import sys
 
 from tfface import __version__
 
 # name -> (module implementing add_arguments/run, one-line help)
 COMMANDS = {
-    "synth": ("tfface.data.synthetic", "write the embedded synthetic-identity data set"),
-    "align": ("tfface.align.cli", "MTCNN detection + 5-point alignment of an image folder"),
-    "build": ("tfface.data.build", "image folder (one sub-folder per identity) -> sharded TFRecords"),
-    "train": ("tfface.training.cli", "train a recipe with model.fit under tf.distribute"),
-    "eval": ("tfface.eval.cli", "verification / identification protocols"),
-    "export": ("tfface.export.cli", "export a trained run to a SavedModel"),
-    "demo": ("tfface.training.demo", "synth -> build -> train -> eval -> export, in minutes on a CPU"),
+    "synth": ("tfface.commands.synth", "write the embedded synthetic-identity data set"),
+    "align": ("tfface.commands.align", "MTCNN detection + 5-point alignment of an image folder"),
+    "build": ("tfface.commands.build", "image folder (one sub-folder per identity) -> sharded TFRecords"),
+    "train": ("tfface.commands.train", "train a recipe with model.fit under tf.distribute"),
+    "eval": ("tfface.commands.eval", "verification / identification protocols"),
+    "export": ("tfface.commands.export", "export a trained run to a SavedModel"),
+    "demo": ("tfface.commands.demo", "synth -> build -> train -> eval -> export, in minutes on a CPU"),
 }
 
 
@@ -37,12 +36,6 @@ def _top_parser():
     return parser
 
 
-def _configure_environment():
-    # Keep TensorFlow's C++ start-up chatter out of the command's output unless asked for.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-") or argv[0] not in COMMANDS:
@@ -54,7 +47,9 @@ def main(argv=None):
         return 0
     name, rest = argv[0], argv[1:]
     module_name, help_text = COMMANDS[name]
-    _configure_environment()
+    from tfface.commands import prepare_environment
+
+    prepare_environment()
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tfface import cli
-from tfface.align.cli import align_folder, load_landmarks
+from tfface.align.folder import align_folder, load_landmarks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -145,7 +145,7 @@ def test_image_validation():
 def test_importing_align_does_not_load_tensorflow():
     # MTCNN imports TensorFlow; tfface.align must defer that to the first detection.
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    code = "import sys, tfface.align.aligner, tfface.align.cli; print('tensorflow' in sys.modules)"
+    code = "import sys, tfface.align.aligner, tfface.align.folder, tfface.commands.align; print('tensorflow' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=root), timeout=120
     )

@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from tfface.commands import build as build_command
 from tfface.data import build as build_mod
 from tfface.data.build import build_tfrecords, header_size
 from tfface.data.synthetic import generate_synthetic
@@ -201,12 +202,12 @@ def test_header_sizes_match_pil():
 def test_cli(source, tmp_path, capsys):
     _, src, _ = source
     parser = argparse.ArgumentParser()
-    build_mod.add_arguments(parser)
+    build_command.add_arguments(parser)
     args = parser.parse_args([str(src), str(tmp_path / "cli"), "--shards", "2", "--no-progress", "--max-pixels", "1500"])
-    assert build_mod.run(args) == 0
+    assert build_command.run(args) == 0
     printed = capsys.readouterr().out
     stats = json.loads((tmp_path / "cli" / "stats.json").read_text())
     # 112x112 > 1500 pixels: every synthetic image is now a decode bomb, the 40x30 PNG is not.
     assert stats["written"] == 1 and stats["skipped"]["too_many_pixels"] > 10
     assert "skipped" in printed and "too_many_pixels" in printed
-    assert build_mod.run(args) == 2, "building into an existing build must refuse without --overwrite"
+    assert build_command.run(args) == 2, "building into an existing build must refuse without --overwrite"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfface.data import synthetic
+from tfface.commands import synth as synth_command
 from tfface.data.synthetic import generate_synthetic, long_tail_counts
 
 SMALL = dict(num_identities=10, num_test_identities=8, min_images=2, max_images=12,
@@ -176,18 +176,18 @@ def test_bad_requests_are_clear_errors(tmp_path):
 
 def test_cli(tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    synthetic.add_arguments(parser)
+    synth_command.add_arguments(parser)
     out = tmp_path / "cli"
     args = parser.parse_args([str(out), "--identities", "3", "--test-identities", "4", "--min-images", "2",
                               "--max-images", "3", "--test-images", "3", "--folds", "2", "--pairs-per-fold", "2",
                               "--size", "160", "--workers", "1", "--seed", "5"])
-    assert synthetic.run(args) == 0
+    assert synth_command.run(args) == 0
     printed = capsys.readouterr().out
     assert "training images of 3 identities" in printed and "160x160" in printed
     with Image.open(out / "train" / "id_00000" / "id_00000_0001.jpg") as im:
         assert im.size == (160, 160)
     assert json.loads((out / "info.json").read_text())["seed"] == 5
-    assert synthetic.run(args) == 2, "a second run into the same directory must refuse"
+    assert synth_command.run(args) == 2, "a second run into the same directory must refuse"
 
 
 def test_pairs_not_separable_pixel_by_pixel(synth):

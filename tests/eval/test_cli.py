@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfface.eval import cli
+from tfface import cli as tfface_cli
 from tfface.eval.verification import verify
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,6 +29,11 @@ def _minimal_read_pairs(pairs_txt, root, ext="jpg"):
         paths += [os.path.join(root, n, f"{n}_{i:04d}.{ext}") for n, i in (a, b)]
         issame.append(len(f) == 3)
     return paths, np.array(issame)
+
+
+def tfface_eval(argv):
+    """``tfface eval ARGV`` through the console script's dispatcher (``tfface.commands.eval``)."""
+    return tfface_cli.main(["eval", *argv])
 
 
 @pytest.fixture
@@ -69,7 +74,7 @@ def test_cli_writes_table_json_png(tmp_path, readers, capsys):
     np.save(feats, rng.normal(size=(30, 4)).astype(np.float32))
 
     out = tmp_path / "report"
-    rc = cli.main(["--model", model_path, "--pairs", str(root / "pairs.txt"), "--root", str(root),
+    rc = tfface_eval(["--model", model_path, "--pairs", str(root / "pairs.txt"), "--root", str(root),
                    "--ext", "png", "--folds", "2", "--far", "0.5", "0.1", "--out", str(out),
                    "--probes", str(root), "--distractors", str(feats), "--no-progress"])
     assert rc == 0
@@ -100,7 +105,7 @@ def test_cli_writes_table_json_png(tmp_path, readers, capsys):
     bin_path = tmp_path / "toy.bin"
     with open(bin_path, "wb") as fh:
         pickle.dump((bins, [True] * 3 + [False] * 3 + [True] * 3 + [False] * 3), fh)
-    assert cli.main(["--model", model_path, "--bin", str(bin_path), "--folds", "2", "--far",
+    assert tfface_eval(["--model", model_path, "--bin", str(bin_path), "--folds", "2", "--far",
                      "0.5", "--out", str(tmp_path / "bin_report"), "--no-progress"]) == 0
     data = json.load(open(tmp_path / "bin_report" / "eval.json"))
     assert data["results"]["toy"]["accuracy"] == pytest.approx(ref["accuracy"], abs=1e-6)
@@ -111,7 +116,7 @@ def test_cli_dispatch_and_usage_errors(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tfface.cli", "eval", "--help"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "--pairs" in proc.stdout and "--distractors" in proc.stdout
-    assert cli.main(["--model", str(tmp_path / "none.keras")]) == 2
-    assert cli.main(["--model", str(tmp_path / "none.keras"), "--bin", "x.bin"]) == 2
-    assert cli.main(["--model", "m.keras", "--probes", str(tmp_path)]) == 2  # no gallery/distr.
-    assert cli.main(["--model", "m.keras", "--pairs", "pairs.txt"]) == 2  # no --root
+    assert tfface_eval(["--model", str(tmp_path / "none.keras")]) == 2
+    assert tfface_eval(["--model", str(tmp_path / "none.keras"), "--bin", "x.bin"]) == 2
+    assert tfface_eval(["--model", "m.keras", "--probes", str(tmp_path)]) == 2  # no gallery/distr.
+    assert tfface_eval(["--model", "m.keras", "--pairs", "pairs.txt"]) == 2  # no --root

@@ -155,3 +155,17 @@ def test_bad_sources_are_named(tmp_path, images):
         extract_embeddings(asym_fn, [b"not an image"], progress=False)
     with pytest.raises(ValueError, match="model"):
         extract_embeddings(str(tmp_path / "nothing"), images)
+
+
+def test_a_training_run_directory_is_a_model(tmp_path, images, tiny_model):
+    """Model paths go through tfface.export.load_embedder: a run directory (WORKDIR/embedder.keras)
+    works as the .keras file does."""
+    run = tmp_path / "run"
+    run.mkdir()
+    tiny_model.save(str(run / "embedder.keras"))
+    ref = tiny_model(images.astype(np.float32)).numpy()
+    np.testing.assert_allclose(extract_embeddings(str(run), images, 4, progress=False), ref,
+                               rtol=1e-5, atol=1e-5)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="embedder.keras"):
+        extract_embeddings(str(tmp_path / "empty"), images)

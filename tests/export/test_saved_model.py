@@ -129,3 +129,27 @@ def test_tfface_eval_reads_the_export(exported, h):
     images = h.images(5, seed=9)
     got = np.asarray(extract_embeddings(plain, images, batch_size=4, progress=False))
     np.testing.assert_allclose(got, h.reference(model, images, flip=False), atol=1e-5)
+
+
+def test_load_embedder_reads_the_export(exported, h, tmp_path):
+    """The one loader reads a SavedModel export too (what eval and the demo give it), and names the
+    three things it accepts when a directory is none of them."""
+    import tensorflow as tf
+
+    from tfface.export import load_embedder
+
+    model, _, plain, _, _, _ = exported
+    images = h.images(3, seed=9)
+    fn = load_embedder(plain).signatures["serving_default"]
+    got = fn(images=tf.constant(images))["embeddings"].numpy()
+    np.testing.assert_allclose(got, h.reference(model, images, flip=False), atol=1e-5)
+    with pytest.raises(FileNotFoundError, match=r"embedder\.keras.*saved_model\.pb"):
+        load_embedder(str(tmp_path))
+
+
+def test_export_refuses_an_export_as_its_source(exported, tmp_path, capsys):
+    from tfface import cli
+
+    _, _, plain, _, _, _ = exported
+    assert cli.main(["export", plain, str(tmp_path / "again")]) == 2
+    assert "already a SavedModel export" in capsys.readouterr().err

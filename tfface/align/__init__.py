@@ -1,5 +1,6 @@
 """tfface.align: MTCNN detection and 5-point alignment into ArcFace (112×112, 96×112) or facenet
-(box + margin, 160×160) crops, and the ``tfface align SRC DST`` command.
+(box + margin, 160×160) crops, and :func:`align_folder` for a whole folder tree (the library behind
+``tfface align SRC DST``).
 
 Names are resolved lazily; the detector (and with it TensorFlow) is loaded on first detection.
 """
@@ -16,7 +17,8 @@ _EXPORTS = {
     "similarity_warp": "tfface.align.geometry",
     "facenet_crop": "tfface.align.geometry",
     "centre_crop": "tfface.align.geometry",
-    "align_folder": "tfface.align.cli",
+    "align_folder": "tfface.align.folder",
+    "load_landmarks": "tfface.align.folder",
 }
 
 

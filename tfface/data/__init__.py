@@ -1,6 +1,7 @@
-"""tfface.data: the embedded synthetic data set, TFRecord building, the ``tf.data`` input pipeline
-and readers of the verification formats people have (LFW ``pairs.txt``, insightface ``.bin``,
-YTF ``splits.txt``).
+"""tfface.data: the embedded synthetic data set, TFRecord building, the ``tf.data`` input pipeline,
+image I/O shared by training and evaluation (``images.py``: extensions, the identity-folder index,
+TFRecord listing, the one decode-and-resize) and readers of the verification formats people have
+(LFW ``pairs.txt``, insightface ``.bin``, YTF ``splits.txt``).
 
 Public names are resolved lazily from their modules, so importing this package is cheap.
 """
@@ -13,6 +14,13 @@ _EXPORTS = {
     "build_tfrecords": "tfface.data.build",
     "parse_example": "tfface.data.tfrecord",
     "serialize_example": "tfface.data.tfrecord",
+    # images.py
+    "IMAGE_EXTENSIONS": "tfface.data.images",
+    "identity_index": "tfface.data.images",
+    "list_tfrecords": "tfface.data.images",
+    "decode_and_resize": "tfface.data.images",
+    "resize_image": "tfface.data.images",
+    "load_image": "tfface.data.images",
     # pipeline.py
     "make_dataset": "tfface.data.pipeline",
     "distribute_dataset": "tfface.data.pipeline",

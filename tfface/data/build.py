@@ -1,4 +1,5 @@
-"""Image folder (one sub-folder per identity) -> sharded TFRecords (``tfface build SRC OUT``).
+"""Image folder (one sub-folder per identity) -> sharded TFRecords (the library behind
+``tfface build SRC OUT``, whose command line is ``tfface.commands.build``).
 
 Every entry under an identity folder is *seen*, and either *written* or *skipped* with a reason,
 so ``written + sum(skipped) == seen`` always holds and nothing is lost silently. Checks, in order
@@ -35,15 +36,13 @@ import json
 import os
 import stat
 import struct
-import sys
 import time
 import zlib
 
 import numpy as np
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
-# A directory named like one of these is reported (not walked): someone meant it as an image.
-_IMAGE_LIKE = IMAGE_EXTENSIONS + (".gif", ".webp", ".tif", ".tiff")
+from tfface.data.images import TFRECORD_SUFFIX, scan_identity_folders
+
 DEFAULT_MAX_PIXELS = 25_000_000
 DEFAULT_MAX_BYTES = 50 * 2**20
 
@@ -207,31 +206,12 @@ def _check(entry, src_real, max_pixels, max_bytes):
 def scan_source(src):
     """Entries of an image folder: ([(identity, relative path, path)], [skipped dicts]).
 
-    Identity folders are SRC's sub-directories; files in nested folders belong to the identity.
-    Directories named like an image and symlinked directories are entries (and are checked),
-    not walked."""
-    entries, skipped = [], []
-    for name in sorted(os.listdir(src)):
-        path = os.path.join(src, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            for root, dirs, files in os.walk(path):
-                keep = []
-                for d in sorted(dirs):
-                    full = os.path.join(root, d)
-                    if os.path.islink(full) or d.lower().endswith(_IMAGE_LIKE):
-                        files.append(d)
-                    else:
-                        keep.append(d)
-                dirs[:] = keep
-                for f in sorted(files):
-                    full = os.path.join(root, f)
-                    entries.append((name, os.path.relpath(full, src).replace(os.sep, "/"), full))
-        elif os.path.islink(path) and os.path.isdir(path):
-            # A symlinked identity folder: checked as one entry (inside SRC or not).
-            entries.append((name, name, path))
-        else:
-            skipped.append({"path": name, "reason": "outside_identity_folder", "detail": "file directly in SRC"})
-    return entries, skipped
+    The walk is :func:`tfface.data.images.scan_identity_folders`: identity folders are SRC's
+    sub-directories, files in nested folders belong to the identity, and directories named like
+    an image and symlinked directories are entries (and are checked), not walked."""
+    entries, loose = scan_identity_folders(src)
+    skipped = [{"path": name, "reason": "outside_identity_folder", "detail": "file directly in SRC"} for name in loose]
+    return [(e.identity, e.rel, e.path) for e in entries], skipped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,7 +293,7 @@ def build_tfrecords(
     if _inside(out_real, src_real):
         raise ValueError(f"output {out!r} is inside the source {src!r}; its shards would be read as images")
     os.makedirs(out, exist_ok=True)
-    old = [f for f in os.listdir(out) if f.endswith(".tfrecord") or f in ("labels.json", "stats.json")]
+    old = [f for f in os.listdir(out) if f.endswith(TFRECORD_SUFFIX) or f in ("labels.json", "stats.json")]
     if old:
         if not overwrite:
             raise FileExistsError(
@@ -359,7 +339,7 @@ def build_tfrecords(
     if n_shards < 1:
         raise ValueError(f"shards must be >= 1, got {shards}")
     n_shards = min(n_shards, max(1, len(records)))
-    names = [f"{prefix}-{i:05d}-of-{n_shards:05d}.tfrecord" for i in range(n_shards)]
+    names = [f"{prefix}-{i:05d}-of-{n_shards:05d}{TFRECORD_SUFFIX}" for i in range(n_shards)]
     parts = np.array_split(np.arange(len(records)), n_shards)
     bar = tqdm(total=len(records), desc="write", unit="img", disable=not progress, leave=False)
     written = 0
@@ -404,47 +384,3 @@ def build_tfrecords(
         json.dump(stats, f, indent=1)
     stats["elapsed_s"] = time.perf_counter() - start
     return stats
-
-
-# ---------------------------------------------------------------------------------------------
-# command line
-
-
-def add_arguments(parser):
-    parser.add_argument("src", metavar="SRC", help="image folder: one sub-folder per identity")
-    parser.add_argument("out", metavar="OUT", help="output directory for shards, labels.json, stats.json")
-    parser.add_argument("--shards", type=int, default=None, help="number of shards (default: ~1 per 1,000 images)")
-    parser.add_argument("--workers", type=int, default=None, help="threads (default: one per CPU)")
-    parser.add_argument("--min-images", type=int, default=0, help="drop identities with fewer valid images")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                        help=f"largest header-declared width*height accepted (default {DEFAULT_MAX_PIXELS})")
-    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="largest file accepted, bytes")
-    parser.add_argument("--prefix", default="train", help="shard name prefix (default train)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the spread of records over shards")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing build in OUT")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def run(args):
-    try:
-        stats = build_tfrecords(
-            args.src, args.out, shards=args.shards, workers=args.workers, min_images=args.min_images,
-            max_pixels=args.max_pixels, max_bytes=args.max_bytes, prefix=args.prefix, seed=args.seed,
-            overwrite=args.overwrite, progress=not args.no_progress,
-        )
-    except (ValueError, OSError) as err:
-        print(f"tfface build: {err}", file=sys.stderr)
-        return 2
-    ipi = stats["images_per_identity"]
-    print(
-        f"tfface build: seen {stats['seen']}, written {stats['written']} images of {stats['identities']} "
-        f"identities ({ipi['min']}-{ipi['max']} per identity, mean {ipi['mean']:.1f}) into "
-        f"{len(stats['shards'])} shards in {stats['elapsed_s']:.1f}s -> {args.out}"
-    )
-    skipped = sum(stats["skipped"].values())
-    if skipped:
-        reasons = ", ".join(f"{k} {v}" for k, v in stats["skipped"].items())
-        print(f"  skipped {skipped}: {reasons} (listed in {os.path.join(args.out, 'stats.json')})")
-    if stats["dropped_identities"]:
-        print(f"  dropped {len(stats['dropped_identities'])} identities below --min-images {stats['min_images']}")
-    return 0

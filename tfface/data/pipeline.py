@@ -19,17 +19,16 @@ Distribution. :func:`distribute_dataset` wraps ``strategy.distribute_datasets_fr
 each input pipeline reads its own shards (or every n-th record when there are fewer shards than
 pipelines), with the per-replica batch size from its ``tf.distribute.InputContext``.
 """
-import glob
 import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
+from tfface.data.images import IMAGE_EXTENSIONS, decode_and_resize, identity_index, list_tfrecords, parse_image_size
 from tfface.data.tfrecord import FEATURES
 
 AUTOTUNE = tf.data.AUTOTUNE
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 # Epoch index stride inside an element key: epochs never exceed 2**40 elements.
 _EPOCH_STRIDE = 2**40
 
@@ -38,51 +37,19 @@ _EPOCH_STRIDE = 2**40
 # sources
 
 
-def _tfrecord_files(source):
-    if isinstance(source, (list, tuple)):
-        files = [os.fspath(f) for f in source]
-        missing = [f for f in files if not os.path.isfile(f)]
-        if missing:
-            raise FileNotFoundError(f"TFRecord files not found: {missing[:5]}")
-        return sorted(files)
-    if os.path.isdir(source):
-        return sorted(glob.glob(os.path.join(source, "*.tfrecord")))
-    return sorted(glob.glob(source))
-
-
-def _folder_index(root):
-    """(paths, labels, names) of an image folder: identities = sorted sub-folders that hold at
-    least one image file, as ``tfface build`` labels them."""
-    names, paths, labels = [], [], []
-    for name in sorted(os.listdir(root)):
-        folder = os.path.join(root, name)
-        if not os.path.isdir(folder):
-            continue
-        files = []
-        for base, dirs, fs in os.walk(folder):
-            dirs.sort()
-            files += [os.path.join(base, f) for f in sorted(fs) if f.lower().endswith(IMAGE_EXTENSIONS)]
-        if files:
-            label = len(names)
-            names.append(name)
-            paths += files
-            labels += [label] * len(files)
-    return paths, labels, names
-
-
 def describe_source(source):
     """``("tfrecord", files)`` or ``("folder", (paths, labels, names))``; raises a clear error
     for anything else."""
     if isinstance(source, (list, tuple)):
-        return "tfrecord", _tfrecord_files(source)
+        return "tfrecord", list_tfrecords(source)
     source = os.fspath(source)
-    files = _tfrecord_files(source)
+    files = list_tfrecords(source)
     if files:
         return "tfrecord", files
     if os.path.isdir(source):
-        paths, labels, names = _folder_index(source)
-        if paths:
-            return "folder", (paths, labels, names)
+        index = identity_index(source)
+        if index.paths:
+            return "folder", index
         raise ValueError(
             f"{source!r} holds neither *.tfrecord shards nor identity sub-folders with images "
             f"({', '.join(IMAGE_EXTENSIONS)})"
@@ -117,13 +84,6 @@ def labels_map(source):
 # per-element work
 
 
-def _size(image_size):
-    if isinstance(image_size, int):
-        return (image_size, image_size)
-    h, w = image_size
-    return (int(h), int(w))
-
-
 def _element_fn(size, training, flip, random_crop, color_jitter):
     """Per element: encoded bytes and key -> float32 (H, W, 3) in [0, 255]: decode,
     [random crop], resize, [flip], [colour]; every random choice comes from the key."""
@@ -132,30 +92,17 @@ def _element_fn(size, training, flip, random_crop, color_jitter):
         raise ValueError(f"random_crop must be True or a fraction in (0, 1), got {random_crop!r}")
 
     def element(data, key):
-        image = _decode(data)
         keys = tf.random.experimental.stateless_split(key, 2)
-        if training and crop:
+
+        def random_crop_fn(image):
             shape = tf.shape(image)
             ch = tf.cast(tf.round(tf.cast(shape[0], tf.float32) * crop), tf.int32)
             cw = tf.cast(tf.round(tf.cast(shape[1], tf.float32) * crop), tf.int32)
-            image = tf.image.stateless_random_crop(image, tf.stack([ch, cw, 3]), seed=keys[0])
-        shape = tf.shape(image)
-        same = tf.logical_and(tf.equal(shape[0], size[0]), tf.equal(shape[1], size[1]))
+            return tf.image.stateless_random_crop(image, tf.stack([ch, cw, 3]), seed=keys[0])
 
-        def resize():
-            # Antialiasing only matters when shrinking, and its kernel is several times slower:
-            # plain bilinear when enlarging (e.g. a random crop scaled back up).
-            shrink = tf.logical_or(shape[0] > size[0], shape[1] > size[1])
-            resized = tf.cond(
-                shrink,
-                lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
-                lambda: tf.image.resize(image, size, method="bilinear"),
-            )
-            return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
-
-        # Resizing an image that already has the size would only cost time (and blur it).
-        image = tf.cond(same, lambda: image, resize)
-        image = tf.ensure_shape(image, [size[0], size[1], 3])
+        # The one decode-and-resize of tfface (evaluation uses it too); the crop, when training
+        # asks for one, comes between the decode and the resize.
+        image = decode_and_resize(data, size, crop=random_crop_fn if training and crop else None)
         if not training or not (flip or color_jitter):
             return tf.cast(image, tf.float32)
         u = tf.random.stateless_uniform([4], seed=keys[1])
@@ -177,11 +124,6 @@ def _element_fn(size, training, flip, random_crop, color_jitter):
         return image
 
     return element
-
-
-def _decode(data):
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    return tf.ensure_shape(image, [None, None, 3])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,9 +167,10 @@ def make_dataset(
     """
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    size = _size(image_size)
-    if min(size) < 1:
-        raise ValueError(f"image_size must be positive, got {image_size!r}")
+    try:
+        size = parse_image_size(image_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"image_size must be a positive int or (height, width), got {image_size!r}") from None
     if training and deterministic and seed is None:
         raise ValueError("deterministic=True with training=True needs a seed (seed=None draws a random one)")
     if seed is None:

@@ -14,6 +14,8 @@ import re
 
 import numpy as np
 
+from tfface.data.images import is_image_name
+
 __all__ = ["read_pairs", "read_bin", "read_ytf_splits", "RestrictedUnpickler"]
 
 
@@ -251,9 +253,6 @@ def read_bin(path):
 # ---------------------------------------------------------------------------------------------
 # YouTube Faces splits.txt
 
-_FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
-
-
 def _natural_key(name):
     # Frame files are numbered without zero padding (aligned_detect_0.99.jpg before ...0.100.jpg).
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
@@ -263,7 +262,7 @@ def _list_frames(video_dir):
     return [
         os.path.join(video_dir, f)
         for f in sorted(os.listdir(video_dir), key=_natural_key)
-        if f.lower().endswith(_FRAME_EXTENSIONS) and os.path.isfile(os.path.join(video_dir, f))
+        if is_image_name(f) and os.path.isfile(os.path.join(video_dir, f))
     ]
 
 

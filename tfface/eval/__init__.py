@@ -1,6 +1,6 @@
 """tfface.eval: verification (LFW-style k-fold, TAR@FAR, ROC/AUC/EER), identification against
 streamed distractors (CMC, MegaFace-style TAR@FAR), template/video verification, embedding
-extraction, a Keras callback, reports and the ``tfface eval`` command.
+extraction, a Keras callback and reports (the ``tfface eval`` command is ``tfface.commands.eval``).
 
 The protocol modules are numpy only; TensorFlow is imported only by extraction and the callback.
 Public names are resolved lazily, so importing this package is cheap.

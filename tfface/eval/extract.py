@@ -11,33 +11,31 @@
   ``.tfrecord`` file, a glob pattern, or a directory of them, with the ``image`` feature of
   ``tfface build``), read in file order.
 
-Decoding and resizing run in a ``tf.data`` pipeline; a tqdm bar shows progress. Flip test:
+Decoding and resizing run in a ``tf.data`` pipeline, with the training pipeline's own
+preprocessing (:func:`tfface.data.images.decode_and_resize`: decode, then bilinear resize,
+antialiased when shrinking, rounded to the uint8 grid), so an image is embedded exactly as it
+was seen in training; a numpy array is resized the same way (:func:`tfface.data.images.resize_image`).
+Model paths are loaded by :func:`tfface.export.load_embedder`. A tqdm bar shows progress. Flip test:
 ``"none"``, ``"sum"`` (insightface: f(x) + f(flip(x))) or ``"concat"`` (facenet / the MML paper:
 [f(x)/‖f(x)‖, f(flip(x))/‖f(flip(x))‖], twice the dimension). With ``cache=DIR`` the result is stored as
 ``DIR/embeddings-<hash>.npy``, the hash covering the model's weights (or ``cache_key``), the
 images and the options, so several protocols reuse one pass.
 """
-import glob
 import hashlib
 import os
 import weakref
 
 import numpy as np
 
+from tfface.data.images import decode_and_resize, list_tfrecords, parse_image_size, resize_image
+
 FLIP_MODES = ("none", "sum", "concat")
-_CACHE_VERSION = b"tfface-embeddings-v1"
+# v2: images are preprocessed by tfface.data.images (rounded to the uint8 grid after resizing).
+_CACHE_VERSION = b"tfface-embeddings-v2"
 _COMPILED = weakref.WeakKeyDictionary()
 
 
 # --- image sources -------------------------------------------------------------------------------
-
-def _tfrecord_files(source):
-    if os.path.isdir(source):
-        files = sorted(glob.glob(os.path.join(source, "*.tfrecord")))
-    else:
-        files = sorted(glob.glob(source))
-    return [f for f in files if os.path.isfile(f)]
-
 
 def _classify_source(images):
     """-> (kind, payload, count or None)."""
@@ -49,7 +47,7 @@ def _classify_source(images):
         return "array", images, images.shape[0]
     if isinstance(images, (str, os.PathLike)):
         source = os.fspath(images)
-        files = _tfrecord_files(source)
+        files = list_tfrecords(source)
         if not files:
             raise ValueError(f"images={source!r} is neither a .tfrecord file, a glob pattern of "
                              "them nor a directory holding *.tfrecord files")
@@ -75,12 +73,8 @@ def _dataset(kind, payload, batch_size, image_size):
     import tensorflow as tf
 
     def decode(data):
-        img = tf.io.decode_image(data, channels=3, expand_animations=False)
-        img = tf.cast(img, tf.float32)
-        if image_size is not None:
-            # As the training pipeline: antialiased when shrinking (e.g. raw 250×250 LFW).
-            img = tf.image.resize(img, image_size, antialias=True)
-        return img
+        # The training pipeline's decode-and-resize (tfface.data.images), then float32.
+        return tf.cast(decode_and_resize(data, image_size), tf.float32)
 
     if kind == "array":
         n = payload.shape[0]
@@ -92,7 +86,7 @@ def _dataset(kind, payload, batch_size, image_size):
         spec = tf.TensorSpec((None,) + payload.shape[1:], tf.float32)
         ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
         if image_size is not None and tuple(payload.shape[1:3]) != tuple(image_size):
-            ds = ds.map(lambda x: tf.image.resize(x, image_size))
+            ds = ds.map(lambda x: resize_image(x, image_size))
         return ds.prefetch(2)
     if kind == "paths":
         ds = tf.data.Dataset.from_tensor_slices(payload).map(tf.io.read_file)
@@ -131,17 +125,17 @@ def _resolve_model(model_or_fn):
     import keras
     import tensorflow as tf
 
+    from tfface.export.load import load_embedder
+
     model = model_or_fn
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
-        if path.endswith(".keras") and os.path.isfile(path):
-            model = keras.saving.load_model(path, compile=False)
-        elif os.path.isfile(os.path.join(path, "saved_model.pb")):
-            loaded = tf.saved_model.load(path)
-            return _resolve_saved_model(loaded, lambda: _hash_files(_all_files(path)))
-        else:
-            raise ValueError(f"model={path!r} is neither a .keras file nor a SavedModel "
-                             "directory (with saved_model.pb)")
+        try:
+            model = load_embedder(path)
+        except FileNotFoundError as err:
+            raise ValueError(f"model={path!r}: {err}") from None
+        if not isinstance(model, keras.Model):
+            return _resolve_saved_model(model, lambda: _hash_files(_all_files(path)))
     if isinstance(model, keras.Model) or isinstance(model, keras.layers.Layer):
         size = None
         try:
@@ -249,7 +243,8 @@ def extract_embeddings(model_or_fn, images, batch_size=64, image_size=None, flip
                        cache=None, progress=True, cache_key=None):
     """Embeddings ``(N, D)`` float32 (``(N, 2D)`` with ``flip="concat"``) of ``images``, in order.
 
-    ``image_size``: ``(H, W)`` or an int; images are resized (bilinear) to it. When None, the
+    ``image_size``: ``(H, W)`` or an int; images are resized to it as the training pipeline
+    resizes them (:func:`tfface.data.images.resize_image`). When None, the
     model's fixed input size is used if it has one, else the images must share one size.
     ``cache``: a directory; the result is loaded from / saved to ``DIR/embeddings-<hash>.npy``.
     For a plain callable the model cannot be fingerprinted: pass ``cache_key`` (any string that
@@ -262,12 +257,10 @@ def extract_embeddings(model_or_fn, images, batch_size=64, image_size=None, flip
         raise ValueError(f"flip must be one of {FLIP_MODES}, got {flip!r}")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if isinstance(image_size, (int, np.integer)):
-        image_size = (int(image_size), int(image_size))
-    elif image_size is not None:
-        image_size = tuple(int(v) for v in image_size)
-        if len(image_size) != 2:
-            raise ValueError(f"image_size must be an int or (height, width), got {image_size}")
+    try:
+        image_size = parse_image_size(image_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"image_size must be an int or (height, width), got {image_size!r}") from None
     kind, payload, count = _classify_source(images)
     fn, model_size, fingerprint = _resolve_model(model_or_fn)
     if image_size is None:

@@ -5,9 +5,10 @@
   L2-normalised, preprocessing and optional flip fusion inside; loads with plain
   ``tf.saved_model.load`` (no tfface, no Keras) and serves with TF Serving.
 * :func:`export_onnx` — the same graph as ONNX (needs ``tf2onnx``).
-* :func:`load_embedder` — the embedder of a training run directory or a ``.keras`` file.
+* :func:`load_embedder` — the one model loader (evaluation, export and the demo use it): the
+  embedder of a training run directory or a ``.keras`` file, or a SavedModel export.
 
-``tfface export WORKDIR OUT`` is the command line (``tfface.export.cli``).
+``tfface export WORKDIR OUT`` is the command line (``tfface.commands.export``).
 Names are resolved lazily so importing this package does not import TensorFlow.
 """
 from tfface._lazy import lazy_exports

@@ -4,22 +4,23 @@
     tfface eval --model MODEL --bin lfw.bin --bin cfp_fp.bin --bin agedb_30.bin
     tfface eval --model MODEL --probes DIR [--gallery DIR] [--distractors DIR|feats.npy]
 
-MODEL is a ``.keras`` file or a SavedModel export directory. Prints a table; with ``--out DIR``
-writes ``DIR/eval.json`` and ``DIR/roc.png``.
+MODEL is a training run directory, a ``.keras`` file or a SavedModel export directory (loaded by
+:func:`tfface.export.load_embedder`). Image folders are read with the identity-folder index of
+:mod:`tfface.data.images`. Prints a table; with ``--out DIR`` writes ``DIR/eval.json`` and
+``DIR/roc.png``. Exit status: 0 done, 2 bad options, model or data.
 """
-import argparse
-import importlib
 import os
 import sys
 
 import numpy as np
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
+from tfface.data.images import IMAGE_EXTENSIONS, identity_index, scan_tree
 
 
 def add_arguments(parser):
     parser.add_argument("--model", required=True,
-                        help="a .keras model file or a SavedModel export directory")
+                        help="a training run directory, a .keras model file or a SavedModel export "
+                        "directory")
     data = parser.add_argument_group("verification sets")
     data.add_argument("--pairs", help="LFW-style pairs.txt (contiguous folds)")
     data.add_argument("--root", help="image root of --pairs (root/name/name_%%04d.EXT)")
@@ -53,42 +54,21 @@ def add_arguments(parser):
     return parser
 
 
-def _import_model_modules():
-    # Custom layers of tfface models are registered when their modules are imported; areas that
-    # are not installed in this version are skipped.
-    for name in ("backbones", "heads", "layers", "losses", "training"):
-        try:
-            importlib.import_module(f"tfface.{name}")
-        except ModuleNotFoundError as err:
-            if not (err.name or "").startswith("tfface"):
-                raise
-
-
 def _image_folder(root):
-    """(paths, labels) of ``root/<identity>/<image>``, sorted."""
+    """(paths, identity name per path) of an identity-folder tree."""
     if not os.path.isdir(root):
         raise ValueError(f"{root!r} is not a directory")
-    paths, labels = [], []
-    for ident in sorted(os.listdir(root)):
-        d = os.path.join(root, ident)
-        if not os.path.isdir(d):
-            continue
-        for f in sorted(os.listdir(d)):
-            if f.lower().endswith(IMAGE_EXTS):
-                paths.append(os.path.join(d, f))
-                labels.append(ident)
-    if not paths:
+    index = identity_index(root)
+    if not index.paths:
         raise ValueError(f"{root!r} holds no images in identity sub-folders")
-    return paths, np.asarray(labels)
+    return index.paths, np.asarray(index.names)[np.asarray(index.labels, dtype=int)]
 
 
 def _all_images(root):
-    paths = []
-    for r, _, files in os.walk(root):
-        paths.extend(os.path.join(r, f) for f in files if f.lower().endswith(IMAGE_EXTS))
-    if not paths:
+    images, _ = scan_tree(root, IMAGE_EXTENSIONS)
+    if not images:
         raise ValueError(f"{root!r} holds no images")
-    return sorted(paths)
+    return [os.path.join(root, rel) for rel in images]
 
 
 def run(args):
@@ -118,28 +98,20 @@ def _run(args):
     from tfface.eval.extract import extract_embeddings
     from tfface.eval.report import format_table, plot_roc, write_json
     from tfface.eval.verification import DEFAULT_FAR, verify
+    from tfface.export.load import is_saved_model, load_embedder
 
-    _import_model_modules()
-    model = args.model
-    if not os.path.exists(model):
-        print(f"tfface eval: --model {model!r} does not exist", file=sys.stderr)
+    if not os.path.exists(args.model):
+        print(f"tfface eval: --model {args.model!r} does not exist", file=sys.stderr)
         return 2
-    if model.endswith(".keras"):
-        import keras
-
-        model = keras.saving.load_model(model, compile=False)
-    else:
-        import tensorflow as tf
-
-        if not os.path.isfile(os.path.join(model, "saved_model.pb")):
-            print(f"tfface eval: --model {model!r} is neither a .keras file nor a SavedModel "
-                  "directory", file=sys.stderr)
-            return 2
-        model = tf.saved_model.load(model)
+    try:
+        model = load_embedder(args.model)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"tfface eval: --model: {err}", file=sys.stderr)
+        return 2
 
     def embed(images):
         # A loaded SavedModel object has no weight fingerprint: key the cache by its path.
-        key = None if args.model.endswith(".keras") else f"savedmodel:{os.path.abspath(args.model)}"
+        key = f"savedmodel:{os.path.abspath(args.model)}" if is_saved_model(args.model) else None
         return extract_embeddings(model, images, batch_size=args.batch_size,
                                   image_size=args.image_size, flip=args.flip, cache=args.cache,
                                   cache_key=key, progress=not args.no_progress)
@@ -191,13 +163,3 @@ def _run(args):
             written.append(plot_roc(results, os.path.join(args.out, "roc.png")))
         print("wrote " + ", ".join(written))
     return 0
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tfface eval", description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,9 @@
 """``tfface export WORKDIR OUT``: a trained run's embedder -> SavedModel (or ONNX) for serving.
 
 WORKDIR is a training run directory holding ``embedder.keras`` (what ``tfface train`` writes), or
-a ``.keras`` file. The export is reloaded once after writing and run on a small random batch, so
-a broken export fails here rather than in production.
+a ``.keras`` file, read by :func:`tfface.export.load_embedder`. The export is reloaded once after
+writing and run on a small random batch, so a broken export fails here rather than in production.
+Exit status: 0 written and checked, 1 the check failed, 2 bad arguments.
 """
 import os
 import sys
@@ -37,7 +38,10 @@ def _check_saved_model(out_dir, shape):
     import numpy as np
     import tensorflow as tf
 
-    fn = tf.saved_model.load(out_dir).signatures["serving_default"]
+    from tfface.export.load import load_embedder
+
+    # The export as a server sees it: the serving signature, uint8 images in.
+    fn = load_embedder(out_dir).signatures["serving_default"]
     images = np.random.default_rng(0).integers(0, 256, size=(2, *shape), dtype=np.uint8)
     emb = fn(images=tf.constant(images))["embeddings"].numpy()
     return emb
@@ -67,6 +71,9 @@ def run(args):
     try:
         image_size = _image_size(args.image_size)
         source = resolve_embedder_path(args.workdir)
+        if os.path.isdir(source):
+            raise ValueError(f"{args.workdir!r} is already a SavedModel export; expected a training run "
+                             "directory (holding embedder.keras) or a .keras file")
     except (FileNotFoundError, ValueError) as err:
         print(f"tfface export: {err}", file=sys.stderr)
         return 2

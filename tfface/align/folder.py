@@ -1,15 +1,17 @@
-"""``tfface align SRC DST``: detect and align every image of a folder tree.
+"""Align every image of a folder tree: :func:`align_folder` (the library behind ``tfface align SRC
+DST``, whose command line is ``tfface.commands.align``).
 
-SRC is walked recursively; each image is written to the same relative path under DST (with the
-extension of ``--ext``). Images whose output exists are skipped, so an interrupted run resumes
+SRC is walked recursively (:func:`tfface.data.images.scan_tree`; every format PIL reads counts as
+an image); each image is written to the same relative path under DST (with the
+extension ``ext``). Images whose output exists are skipped, so an interrupted run resumes
 where it stopped (outputs are written to a temporary name and renamed, so a half-written file is
 never taken for a finished one). Nothing is dropped silently: every file ends in exactly one of
 the report's categories, and ``DST/align_report.json`` lists them.
 
-Splits differ only in what happens when MTCNN finds no face: for ``--split train`` the image is
-skipped and listed; for ``--split test`` (verification sets, where every image must yield a crop)
-it falls back to the landmarks given in ``--landmarks`` if the file has an entry for it, else to a
-centre crop, and is listed. ``--landmarks`` entries are used as the fallback for train too.
+Splits differ only in what happens when MTCNN finds no face: for ``split="train"`` the image is
+skipped and listed; for ``split="test"`` (verification sets, where every image must yield a
+crop) it falls back to the given ``landmarks`` if they have an entry for it, else to a centre
+crop, and is listed. ``landmarks`` entries are used as the fallback for train too.
 """
 import json
 import multiprocessing
@@ -19,68 +21,12 @@ import time
 
 import numpy as np
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+from tfface.data.images import ALL_IMAGE_EXTENSIONS, read_image, scan_tree
+
 REPORT_NAME = "align_report.json"
 # Categories of the report; each source image lands in exactly one.
 _WRITTEN = ("detected", "given_landmarks", "centre_crop")
 _SKIPPED = ("no_face", "unreadable", "name_collision", "error")
-
-
-def add_arguments(parser):
-    parser.add_argument("src", metavar="SRC", help="folder of images (searched recursively)")
-    parser.add_argument("dst", metavar="DST", help="output folder (same relative layout as SRC)")
-    parser.add_argument(
-        "--mode",
-        choices=("arcface", "facenet"),
-        default="arcface",
-        help="arcface: 5-point similarity transform onto insightface's template; facenet: MTCNN "
-        "box + margin, resized (the MML paper's crop) (default: arcface)",
-    )
-    parser.add_argument(
-        "--size",
-        default=None,
-        help="output size: N for N×N or WxH (96x112 selects the 96×112 ArcFace template); "
-        "default 112 (arcface) or 160 (facenet)",
-    )
-    parser.add_argument(
-        "--margin",
-        type=float,
-        default=None,
-        help="facenet mode: total margin in source pixels around the box (default 32, facenet's "
-        "setting for 160×160 crops; facenet aligns training sets at --size 182 --margin 44)",
-    )
-    parser.add_argument(
-        "--split",
-        choices=("train", "test"),
-        default="train",
-        help="train: images without a face are skipped and listed; test: they fall back to "
-        "--landmarks, else a centre crop, and are listed (default: train)",
-    )
-    parser.add_argument(
-        "--landmarks",
-        default=None,
-        help="fallback landmarks: a JSON object {relative path: [x1, y1, ..., x5, y5]} or a text "
-        "file of lines 'relative/path<TAB>x1 y1 ... x5 y5' (left eye, right eye, nose, left mouth, "
-        "right mouth)",
-    )
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes, each with its own MTCNN (default 1)")
-    parser.add_argument("--ext", choices=("jpg", "png"), default="jpg", help="output format (default jpg)")
-    parser.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
-    parser.add_argument("--min-face-size", type=int, default=20, help="smallest face MTCNN looks for, in pixels (default 20)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _parse_size(text):
-    if text is None:
-        return None
-    t = str(text).lower().replace("×", "x")
-    try:
-        if "x" in t:
-            w, h = t.split("x")
-            return (int(w), int(h))
-        return int(t)
-    except ValueError:
-        raise ValueError(f"--size {text!r}: expected N or WxH (e.g. 112, 160, 96x112)") from None
 
 
 def load_landmarks(path):
@@ -127,32 +73,8 @@ def load_landmarks(path):
     return entries
 
 
-def _scan(src, dst):
-    """Image files under ``src`` (relative posix paths, sorted) and the other files."""
-    src_abs, dst_abs = os.path.abspath(src), os.path.abspath(dst)
-    images, others = [], []
-    for dirpath, dirnames, filenames in os.walk(src_abs):
-        # Never walk into DST when it lies inside SRC.
-        dirnames[:] = sorted(
-            d for d in dirnames if os.path.abspath(os.path.join(dirpath, d)) != dst_abs
-        )
-        for name in sorted(filenames):
-            rel = os.path.relpath(os.path.join(dirpath, name), src_abs).replace(os.sep, "/")
-            (images if name.lower().endswith(IMAGE_EXTENSIONS) else others).append(rel)
-    return images, others
-
-
 def _output_rel(rel, ext):
     return os.path.splitext(rel)[0] + "." + ext
-
-
-def read_image(path):
-    """Decode an image file to uint8 RGB, applying its EXIF orientation."""
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        return np.asarray(im.convert("RGB"))
 
 
 def _write_image(array, path, ext, quality):
@@ -261,7 +183,7 @@ def align_folder(
     landmark_map = {os.path.normpath(k).replace(os.sep, "/"): v for k, v in (landmark_map or {}).items()}
 
     started = time.time()
-    images, others = _scan(src, dst)
+    images, others = scan_tree(src, ALL_IMAGE_EXTENSIONS, exclude=dst)
     os.makedirs(dst, exist_ok=True)
     lists = {name: [] for name in _WRITTEN + _SKIPPED}
     existing, tasks, claimed = [], [], {}
@@ -340,49 +262,3 @@ def _report(src, dst, settings, images, others, existing, lists, landmark_map, s
     }
     report["unaccounted"] = report["seen"] - report["aligned"] - report["existing"] - sum(report["skipped"].values())
     return report
-
-
-def summary_line(report):
-    s = report["skipped"]
-    parts = [
-        f"seen {report['seen']}",
-        f"aligned {report['aligned']} (detected {report['methods']['detected']}, "
-        f"given landmarks {report['methods']['given_landmarks']}, centre crop {report['methods']['centre_crop']})",
-        f"existing {report['existing']}",
-        "skipped " + ", ".join(f"{k} {v}" for k, v in s.items()),
-    ]
-    if report["not_images"]:
-        parts.append(f"not images {report['not_images']}")
-    return "align: " + "; ".join(parts)
-
-
-def run(args):
-    try:
-        size = _parse_size(args.size)
-        report = align_folder(
-            args.src,
-            args.dst,
-            mode=args.mode,
-            size=size,
-            margin=args.margin,
-            split=args.split,
-            landmarks=args.landmarks,
-            workers=args.workers,
-            ext=args.ext,
-            quality=args.quality,
-            min_face_size=args.min_face_size,
-            progress=not args.quiet,
-        )
-    except (ValueError, FileNotFoundError) as err:
-        print(f"tfface align: {err}", file=sys.stderr)
-        return 2
-    print(summary_line(report))
-    for name in ("no_face", "unreadable", "name_collision", "error", "given_landmarks", "centre_crop"):
-        for entry in report["lists"][name][:10]:
-            path = entry["path"] if isinstance(entry, dict) else entry
-            detail = f": {entry['error']}" if isinstance(entry, dict) else ""
-            print(f"  {name}: {path}{detail}")
-        if len(report["lists"][name]) > 10:
-            print(f"  {name}: ... {len(report['lists'][name]) - 10} more in the report")
-    print(f"report: {os.path.join(args.dst, REPORT_NAME)}")
-    return 1 if report["skipped"]["error"] else 0

@@ -1,8 +1,8 @@
 """``tfface train RECIPE [--set key=value ...] --workdir DIR [--steps N]``.
 
-Reads ``TF_CONFIG`` (the only environment variable training looks at) and passes it to
-``default_strategy``: several tasks -> MultiWorkerMirroredStrategy, else MirroredStrategy over
-the GPUs, else the CPU. Exit status: 0 done, 1 non-finite loss, 2 bad recipe or data.
+Reads ``TF_CONFIG`` (the only environment variable training looks at; the library never reads
+it) and passes it to ``tfface.training.distribution.default_strategy``: several tasks ->
+MultiWorkerMirroredStrategy, else MirroredStrategy over the GPUs, else the CPU. Exit status: 0 done, 1 non-finite loss, 2 bad recipe or data.
 """
 import os
 import sys
@@ -36,7 +36,12 @@ def run(args):
         print(f"tfface train: {err}", file=sys.stderr)
         return 2
     tf_config = os.environ.get("TF_CONFIG")
-    strategy = default_strategy(tf_config, timeout_seconds=args.collective_timeout)
+    try:
+        strategy = default_strategy(tf_config, timeout_seconds=args.collective_timeout)
+    except ValueError as err:
+        # A malformed TF_CONFIG: the message names what is wrong with it.
+        print(f"tfface train: {err}", file=sys.stderr)
+        return 2
     try:
         summary = train(recipe, args.workdir, strategy=strategy, steps=args.steps,
                         progress=not args.quiet)

@@ -20,6 +20,10 @@ A rerun starts afresh in the same directory (the demo only ever deletes a direct
 recognised by its marker file). Exit status: 0 when the model verifies the held-out identities
 far above chance (accuracy >= ``--min-accuracy``) and the served model agrees with the Keras
 model; 1 otherwise; 2 for a work directory that is not the demo's.
+
+The demo only orchestrates: each stage is one call of the library (``generate_synthetic``,
+``build_tfrecords``, ``load_recipe``/``train`` as ``tfface train`` calls them, ``load_embedder``,
+``extract_embeddings``/``verify``, ``export_saved_model``).
 """
 import json
 import os
@@ -102,16 +106,18 @@ def _prepare_workdir(workdir):
         f.write("made by 'tfface demo'; a rerun of the demo deletes and rewrites this directory\n")
 
 
-def _read_uint8(path, size):
-    from PIL import Image
+def _value(recipe, dotted):
+    """A resolved recipe's value at a dotted key (``"data.image_size"``), read by key from plain
+    dicts and by attribute from typed records: the demo reads only these few values."""
+    value = recipe
+    for part in dotted.split("."):
+        value = value[part] if isinstance(value, dict) else getattr(value, part)
+    return value
 
-    import numpy as np
 
-    with Image.open(path) as img:
-        img = img.convert("RGB")
-        if img.size != (size[1], size[0]):
-            img = img.resize((size[1], size[0]), Image.BILINEAR)
-        return np.asarray(img, dtype=np.uint8)
+def _as_set_arguments(overrides):
+    """``{"a.b": value}`` -> ``["a.b=<JSON>", ...]``, the form ``tfface train --set`` passes."""
+    return [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
 
 
 def _fmt_far(far):
@@ -140,20 +146,19 @@ def run(args):
 
     from tfface.training.recipe import load_recipe
 
-    recipe = load_recipe(RECIPE)
-    if quick:
-        # Smaller images: a quarter of the pixels of the smoke recipe's 64x64, for a fast check.
-        recipe["data"]["image_size"] = [QUICK_IMAGE_SIZE, QUICK_IMAGE_SIZE]
-    height, width = recipe["data"]["image_size"]
+    # Smaller images with --quick: a quarter of the pixels of the smoke recipe's 64x64, for a fast check.
+    base_overrides = {"data.image_size": [QUICK_IMAGE_SIZE, QUICK_IMAGE_SIZE]} if quick else {}
+    recipe = load_recipe(RECIPE, _as_set_arguments(base_overrides))
+    height, width = _value(recipe, "data.image_size")
     if height != width:
-        raise ValueError(f"the {RECIPE} recipe's image_size {recipe['data']['image_size']} is not square; "
+        raise ValueError(f"the {RECIPE} recipe's image_size {[height, width]} is not square; "
                          "the synthetic generator draws square images")
 
     # [1/6] synth
     from tfface.data import generate_synthetic
 
     data_spec = {"folds": 10, "pairs_per_fold": 50}
-    data_spec.update(QUICK_DATA if quick else recipe["data"].get("synthetic") or {})
+    data_spec.update(QUICK_DATA if quick else dict(_value(recipe, "data.synthetic") or {}))
     data_spec.update(image_size=height, seed=args.seed)
     stages.start("synth", f"synthetic identities at {height}x{width} -> {data_dir}")
     info = generate_synthetic(data_dir, workers=0, **data_spec)
@@ -167,10 +172,11 @@ def run(args):
 
     # [2/6] build
     from tfface.data import build_tfrecords
+    from tfface.data.images import list_tfrecords
 
     stages.start("build", f"{data_dir}/train -> TFRecords in {records_dir}")
     stats = build_tfrecords(os.path.join(data_dir, "train"), records_dir, seed=args.seed, progress=False)
-    shards = len([f for f in os.listdir(records_dir) if f.endswith(".tfrecord")])
+    shards = len(list_tfrecords(records_dir))
     skipped = sum((stats.get("skipped") or {}).values()) if isinstance(stats.get("skipped"), dict) else 0
     stages.done(f"{stats['written']} images in {shards} shard(s), {skipped} skipped",
                 written=stats["written"], shards=shards, skipped=skipped)
@@ -179,15 +185,16 @@ def run(args):
     from tfface.training.callbacks import NonFiniteLossError
     from tfface.training.runner import train
 
-    overrides = {"data.train": records_dir, "data.num_classes": None, "seed": args.seed,
-                 "data.image_size": [height, width]}
+    overrides = dict(base_overrides, **{"data.train": records_dir, "data.num_classes": None, "seed": args.seed,
+                                        "data.image_size": [height, width]})
     steps = QUICK_STEPS if quick else None
-    if not quick and recipe["epochs"] and args.epochs != recipe["epochs"]:
+    if not quick and _value(recipe, "epochs") and args.epochs != _value(recipe, "epochs"):
         overrides.update(_stretched_schedule(recipe, args.epochs))
-    stages.start("train", f"recipe '{RECIPE}' ({recipe['backbone']['name']} backbone, "
-                          f"{recipe['head']['class']} head) -> {run_dir}")
+    stages.start("train", f"recipe '{RECIPE}' ({_value(recipe, 'backbone.name')} backbone, "
+                          f"{_value(recipe, 'head.class')} head) -> {run_dir}")
+    recipe = load_recipe(RECIPE, _as_set_arguments(overrides))
     try:
-        summary = train(RECIPE, run_dir, steps=steps, progress=True, overrides=overrides)
+        summary = train(recipe, run_dir, steps=steps, progress=True)
     except NonFiniteLossError as err:
         print(f"tfface demo: training diverged: {err}", file=sys.stderr)
         return 1
@@ -235,12 +242,16 @@ def run(args):
     # [6/6] serve
     import tensorflow as tf
 
+    from tfface.data.images import load_image
+
     stages.start("serve", "tf.saved_model.load(export) on one matched and one mismatched pair")
-    serving = tf.saved_model.load(export_dir).signatures["serving_default"]
+    # load_embedder reads a SavedModel directory with tf.saved_model.load, as a server would.
+    serving = load_embedder(export_dir).signatures["serving_default"]
     checks, agree = [], True
     for label, want in (("matched", True), ("mismatched", False)):
         i = int(np.flatnonzero(issame == want)[0])
-        images = np.stack([_read_uint8(paths[2 * i], (height, width)), _read_uint8(paths[2 * i + 1], (height, width))])
+        # Preprocessed as training and evaluation preprocess them (tfface.data.images).
+        images = np.stack([load_image(paths[2 * i], (height, width)), load_image(paths[2 * i + 1], (height, width))])
         served = serving(images=tf.constant(images))["embeddings"].numpy()
         keras_emb = np.asarray(embedder(images.astype(np.float32), training=False), dtype=np.float64)
         keras_emb /= np.linalg.norm(keras_emb, axis=1, keepdims=True)
@@ -283,10 +294,10 @@ def _stretched_schedule(recipe, epochs):
     if epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {epochs}")
     overrides = {"epochs": epochs}
-    schedule = recipe["schedule"]
-    if schedule["unit"] == "epoch" and schedule["boundaries"]:
-        ratio = epochs / recipe["epochs"]
-        overrides["schedule.boundaries"] = sorted({max(1, round(b * ratio)) for b in schedule["boundaries"]})
+    boundaries = _value(recipe, "schedule.boundaries")
+    if _value(recipe, "schedule.unit") == "epoch" and boundaries:
+        ratio = epochs / _value(recipe, "epochs")
+        overrides["schedule.boundaries"] = sorted({max(1, round(b * ratio)) for b in boundaries})
     return overrides
 
 
