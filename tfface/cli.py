@@ -19,6 +19,7 @@ COMMANDS = {
     "train": ("tfface.commands.train", "train a recipe with model.fit under tf.distribute"),
     "eval": ("tfface.commands.eval", "verification / identification protocols"),
     "export": ("tfface.commands.export", "export a trained run to a SavedModel"),
+    "recipe": ("tfface.commands.recipe", "list the bundled recipes, or show one fully resolved"),
     "demo": ("tfface.commands.demo", "synth -> build -> train -> eval -> export, in minutes on a CPU"),
 }
 

@@ -106,15 +106,6 @@ def _prepare_workdir(workdir):
         f.write("made by 'tfface demo'; a rerun of the demo deletes and rewrites this directory\n")
 
 
-def _value(recipe, dotted):
-    """A resolved recipe's value at a dotted key (``"data.image_size"``), read by key from plain
-    dicts and by attribute from typed records: the demo reads only these few values."""
-    value = recipe
-    for part in dotted.split("."):
-        value = value[part] if isinstance(value, dict) else getattr(value, part)
-    return value
-
-
 def _as_set_arguments(overrides):
     """``{"a.b": value}`` -> ``["a.b=<JSON>", ...]``, the form ``tfface train --set`` passes."""
     return [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
@@ -144,12 +135,12 @@ def run(args):
     print(f"tfface demo{' --quick' if quick else ''}: synth -> build -> train -> eval -> export -> serve, "
           f"in {os.path.abspath(workdir)}", flush=True)
 
-    from tfface.training.recipe import load_recipe
+    from tfface.recipe import load_recipe
 
     # Smaller images with --quick: a quarter of the pixels of the smoke recipe's 64x64, for a fast check.
     base_overrides = {"data.image_size": [QUICK_IMAGE_SIZE, QUICK_IMAGE_SIZE]} if quick else {}
     recipe = load_recipe(RECIPE, _as_set_arguments(base_overrides))
-    height, width = _value(recipe, "data.image_size")
+    height, width = recipe.data.image_size
     if height != width:
         raise ValueError(f"the {RECIPE} recipe's image_size {[height, width]} is not square; "
                          "the synthetic generator draws square images")
@@ -158,7 +149,7 @@ def run(args):
     from tfface.data import generate_synthetic
 
     data_spec = {"folds": 10, "pairs_per_fold": 50}
-    data_spec.update(QUICK_DATA if quick else dict(_value(recipe, "data.synthetic") or {}))
+    data_spec.update(QUICK_DATA if quick else dict(recipe.data.synthetic))
     data_spec.update(image_size=height, seed=args.seed)
     stages.start("synth", f"synthetic identities at {height}x{width} -> {data_dir}")
     info = generate_synthetic(data_dir, workers=0, **data_spec)
@@ -188,10 +179,10 @@ def run(args):
     overrides = dict(base_overrides, **{"data.train": records_dir, "data.num_classes": None, "seed": args.seed,
                                         "data.image_size": [height, width]})
     steps = QUICK_STEPS if quick else None
-    if not quick and _value(recipe, "epochs") and args.epochs != _value(recipe, "epochs"):
+    if not quick and recipe.epochs and args.epochs != recipe.epochs:
         overrides.update(_stretched_schedule(recipe, args.epochs))
-    stages.start("train", f"recipe '{RECIPE}' ({_value(recipe, 'backbone.name')} backbone, "
-                          f"{_value(recipe, 'head.class')} head) -> {run_dir}")
+    stages.start("train", f"recipe '{RECIPE}' ({recipe.backbone.name} backbone, "
+                          f"{recipe.head.name} head) -> {run_dir}")
     recipe = load_recipe(RECIPE, _as_set_arguments(overrides))
     try:
         summary = train(recipe, run_dir, steps=steps, progress=True)
@@ -294,9 +285,9 @@ def _stretched_schedule(recipe, epochs):
     if epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {epochs}")
     overrides = {"epochs": epochs}
-    boundaries = _value(recipe, "schedule.boundaries")
-    if _value(recipe, "schedule.unit") == "epoch" and boundaries:
-        ratio = epochs / _value(recipe, "epochs")
+    boundaries = recipe.schedule.boundaries
+    if recipe.schedule.unit == "epoch" and boundaries:
+        ratio = epochs / recipe.epochs
         overrides["schedule.boundaries"] = sorted({max(1, round(b * ratio)) for b in boundaries})
     return overrides
 

@@ -9,7 +9,7 @@ import sys
 
 
 def add_arguments(parser):
-    parser.add_argument("recipe", help="recipe name (recipes/<name>.py), or a .py/.json recipe file")
+    parser.add_argument("recipe", help="recipe name (tfface recipe list), or a .py/.json recipe file")
     parser.add_argument("--workdir", required=True,
                         help="run directory (checkpoints/, logs/, embedder.keras, summary.json); "
                         "running the same command again resumes from its last checkpoint")
@@ -24,10 +24,10 @@ def add_arguments(parser):
 
 
 def run(args):
+    from tfface.recipe import RecipeError, load_recipe
     from tfface.training.builder import DataError
     from tfface.training.callbacks import NonFiniteLossError
     from tfface.training.distribution import default_strategy
-    from tfface.training.recipe import RecipeError, load_recipe
     from tfface.training.runner import train
 
     try:
