@@ -73,9 +73,10 @@ def test_centre_and_minimum_margin_losses_with_a_step_weight_and_keras_roundtrip
             "centre": (losses.CentreLoss(centres), 0.01),
             "mml": (losses.MinimumMarginLoss(centres, margin=20.0), StepWeight({0: 0.0, 3: 1e-3})),
         },
+        centres=centres,
         weight_decay=5e-4,
     )
-    assert model.class_centres == [centres]
+    assert model.centres is centres and model.class_centres == [centres]
     model.compile(keras.optimizers.SGD(0.05, momentum=0.9))
     history = model.fit(x, y, batch_size=12, epochs=4, shuffle=False, verbose=0).history
     for key in ("loss", "accuracy", "centre", "mml", "l2", "learning_rate"):
@@ -125,6 +126,7 @@ def _train_two_steps(strategy, x, y, initial_centres=None):
             heads.CurricularFace(5, scale=8.0, margin=0.2),
             aux_losses={"centre": (losses.CentreLoss(centres), 0.05),
                         "mml": (losses.MinimumMarginLoss(centres, margin=10.0), 1e-2)},
+            centres=centres,
             weight_decay=5e-3,
         )
         model.head.kernel.assign(np.random.default_rng(5).normal(size=(4, 5)).astype("float32"))

@@ -2,10 +2,12 @@
 import keras
 import tensorflow as tf
 
+from tfface import registry
 from tfface.heads import margins
 from tfface.heads.base import MarginHead
 
 
+@registry.register("head", "sphereface", inject=("num_classes",))
 @keras.saving.register_keras_serializable(package="tfface")
 class SphereFace(MarginHead):
     """Target logit ``‖x‖ψ(θ_y)``, others ``‖x‖cos θ_j`` (class weights normalised, no bias).

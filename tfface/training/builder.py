@@ -144,8 +144,8 @@ def make_centres(spec, num_classes):
 
 
 def make_aux_losses(specs, centres_spec, num_classes):
-    """``{name: {"class": ..., "weight": w, **kwargs}}`` -> ``{name: (loss, weight)}``; one
-    ``ClassCentres`` layer is shared by every loss that takes ``centres``."""
+    """``{name: {"class": ..., "weight": w, **kwargs}}`` -> ``({name: (loss, weight)}, centres)``;
+    one ``ClassCentres`` layer (``centres``, or None) is shared by every loss that takes it."""
     from tfface import losses
 
     result = {}
@@ -168,7 +168,7 @@ def make_aux_losses(specs, centres_spec, num_classes):
         result[name] = (loss, weight)
     if centres is None and centres_spec:
         raise RecipeError("centres is set but no auxiliary loss uses class centres")
-    return result
+    return result, centres
 
 
 def make_schedule(spec, steps_per_epoch):
@@ -398,9 +398,9 @@ def build(
     with strategy.scope(), _policy(policy):
         backbone = make_backbone(recipe["backbone"], data["image_size"])
         head = make_head(recipe["head"], classes)
-        aux = make_aux_losses(recipe["aux_losses"], recipe["centres"], classes)
+        aux, centres = make_aux_losses(recipe["aux_losses"], recipe["centres"], classes)
         logits_loss = make_logits_loss(recipe["loss"])
-        model = FaceModel(backbone, head, aux_losses=aux, weight_decay=recipe["weight_decay"],
+        model = FaceModel(backbone, head, aux_losses=aux, centres=centres, weight_decay=recipe["weight_decay"],
                           name="face_model")
         schedule = make_schedule(recipe["schedule"], spe)
         optimizer = make_optimizer(recipe["optimizer"], schedule)
