@@ -41,8 +41,10 @@ class HeadLoss:
             the model's ``accuracy`` metric is its mean. ``N`` is the samples the head judges
             (this replica's batch for an ordinary head, the global batch for ``PartialFC``).
         own_sources: tensors whose gradients the head applies itself
-            (:meth:`TrainingHead.apply_own_gradients`); they are not Keras variables, so the
-            optimizer never sees them. Empty for an ordinary head.
+            (:meth:`TrainingHead.apply_own_gradients`), e.g. reads of (trainable) plain
+            ``tf.Variable`` objects that are not Keras weights, so the optimizer never sees them;
+            the step's tape must record them (a read of a ``trainable=False`` variable is not
+            recorded and gets no gradient). Empty for an ordinary head.
         state: the head's own payload, passed back to ``apply_own_gradients`` unchanged (a
             dataclass of the head's choosing, e.g. ``PartialFCSample``; ``None`` for ordinary
             heads).
