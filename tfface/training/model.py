@@ -146,8 +146,8 @@ class FaceModel(keras.Model):
     cross-entropy from logits; e.g. ``tfface.losses.HardMining()``); the head may refuse an
     optimizer or loss it cannot train with (``head.check_training``). Metrics are fixed: loss,
     accuracy (the mean of the head's per-sample ``correct``: with the margin for the training
-    logits), each auxiliary term by name,
-    ``l2`` when weight decay is on, the head's ``monitored()`` values and ``learning_rate``.
+    logits), each auxiliary term by name, ``l2`` when weight decay is on, the head's
+    ``monitored()`` values and ``learning_rate``.
     """
 
     def __init__(self, backbone, head, aux_losses=None, centres=None, weight_decay=0.0, decay_scope="kernels",
