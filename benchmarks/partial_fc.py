@@ -61,7 +61,7 @@ def worker(classes, dim, batch, rate, steps):
         with tf.GradientTape() as tape:
             tape.watch(emb)
             loss, sampled = pfc.train_loss(emb, labels, step=i)
-        g_emb, g_rows = tape.gradient(loss, [emb, sampled["rows"]])
+        g_emb, g_rows = tape.gradient(loss, [emb, sampled.rows])
         pfc.apply_gradients(sampled, g_rows, learning_rate=0.1, momentum=0.9)
         return loss + 0.0 * tf.reduce_sum(g_emb)
 

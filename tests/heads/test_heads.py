@@ -60,6 +60,24 @@ def test_registry():
         heads.get("arc_face", num_classes=3)
 
 
+def test_heads_are_built_through_the_shared_registry():
+    from tfface import registry
+
+    assert registry.names("head") == heads.names()
+    head = registry.build("head", registry.Component("arcface", {"margin": 0.3}), num_classes=5)
+    assert type(head) is heads.ArcFace and (head.num_classes, head.margin) == (5, 0.3)
+    assert registry.entry("head", "SphereFace").name == "sphereface"
+    assert registry.entry("head", "cosface").inject == ("num_classes",)
+    with pytest.raises(registry.RegistryError, match="head.num_classes: set by the builder"):
+        registry.build("head", {"name": "cosface", "num_classes": 3}, key="head", num_classes=3)
+    with pytest.raises(registry.RegistryError, match="margn"):
+        registry.build("head", {"name": "cosface", "margn": 0.2}, key="head", num_classes=3)
+    # PartialFC wraps a head; it is not one of the registered heads.
+    assert "partial_fc" not in heads.names() and "PartialFC" not in heads.names()
+    with pytest.raises(registry.RegistryError, match="unknown head 'PartialFC'"):
+        registry.entry("head", "PartialFC")
+
+
 def test_defaults_follow_the_contract():
     assert heads.NormFace(3).scale == 64.0
     assert (heads.CosFace(3).scale, heads.CosFace(3).margin) == (64.0, 0.35)

@@ -83,13 +83,13 @@ def _sharded(strategy, cls, kwargs, kernel, bias, batches, steps, sample_rate=1.
             with tf.GradientTape() as tape:
                 tape.watch(emb)
                 loss, sampled = pfc.train_loss(emb, labels, step=i)
-            targets = [emb, sampled["rows"]] + ([sampled["bias"]] if sampled["bias"] is not None else [])
+            targets = [emb, sampled.rows] + ([sampled.bias] if sampled.bias is not None else [])
             grads = tape.gradient(loss, targets)
             pfc.apply_gradients(
                 sampled, grads[1], grads[2] if len(grads) > 2 else None, learning_rate=LR,
                 momentum=MOMENTUM,
             )
-            return loss, grads[0], sampled["logits"]
+            return loss, grads[0], sampled.logits
 
         return strategy.run(fn, args=(emb, labels))
 
@@ -246,7 +246,7 @@ def test_positives_are_always_kept_when_sampling():
     @tf.function
     def fn(e, l):
         _, sampled = pfc.train_loss(e, l, step=3)
-        return sampled["index"]
+        return sampled.index
 
     demb = strategy.experimental_distribute_values_from_function(lambda c: emb[c.replica_id_in_sync_group * 4:][:4])
     dlab = strategy.experimental_distribute_values_from_function(lambda c: labels[c.replica_id_in_sync_group * 4:][:4])
@@ -289,10 +289,10 @@ def test_sampled_training_on_one_device_learns():
     def step(x, y, i):
         with tf.GradientTape() as tape:
             loss, sampled = pfc.train_loss(tf.matmul(x, projection), y, step=i)
-        g_proj, g_rows = tape.gradient(loss, [projection, sampled["rows"]])
+        g_proj, g_rows = tape.gradient(loss, [projection, sampled.rows])
         projection.assign_sub(0.05 * g_proj)
         pfc.apply_gradients(sampled, g_rows, learning_rate=1.0, momentum=0.9)
-        return loss, sampled["index"]
+        return loss, sampled.index
 
     losses = []
     for i in range(60):

@@ -73,9 +73,10 @@ def test_centre_and_minimum_margin_losses_with_a_step_weight_and_keras_roundtrip
             "centre": (losses.CentreLoss(centres), 0.01),
             "mml": (losses.MinimumMarginLoss(centres, margin=20.0), StepWeight({0: 0.0, 3: 1e-3})),
         },
+        centres=centres,
         weight_decay=5e-4,
     )
-    assert model.class_centres == [centres]
+    assert model.centres is centres and model.class_centres == [centres]
     model.compile(keras.optimizers.SGD(0.05, momentum=0.9))
     history = model.fit(x, y, batch_size=12, epochs=4, shuffle=False, verbose=0).history
     for key in ("loss", "accuracy", "centre", "mml", "l2", "learning_rate"):
@@ -125,6 +126,7 @@ def _train_two_steps(strategy, x, y, initial_centres=None):
             heads.CurricularFace(5, scale=8.0, margin=0.2),
             aux_losses={"centre": (losses.CentreLoss(centres), 0.05),
                         "mml": (losses.MinimumMarginLoss(centres, margin=10.0), 1e-2)},
+            centres=centres,
             weight_decay=5e-3,
         )
         model.head.kernel.assign(np.random.default_rng(5).normal(size=(4, 5)).astype("float32"))
@@ -168,3 +170,186 @@ def test_explicit_xla_single_device_and_per_replica_under_mirrored():
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
     for a, b in zip(results[(2, False)], results[(1, True)]):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# the heads' training hook: a head with its own loss and its own weights plugs into fit
+
+
+class _ToyOwnWeightsHead(heads.TrainingHead, keras.layers.Layer):
+    """Logits ``x·T`` over a class table ``T`` that the optimizer never sees: the head computes
+    its loss from ``T`` and moves ``T`` itself by plain gradient descent at half the rate."""
+
+    def __init__(self, table, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = int(table.shape[1])
+        # A plain (trainable) tf.Variable: the tape records its reads, Keras does not list it.
+        self.table = tf.Variable(table)
+        self.checked = []
+
+    def call(self, embeddings, labels=None, training=None):
+        return tf.matmul(embeddings, self.table)
+
+    def check_training(self, optimizer, loss):
+        self.checked.append((type(optimizer).__name__, type(loss).__name__))
+        if isinstance(optimizer, keras.optimizers.Adam):
+            raise ValueError("toy head: no Adam")
+
+    def training_loss(self, embeddings, labels, logits_loss, step):
+        table = tf.convert_to_tensor(self.table)
+        logits = tf.matmul(embeddings, table)
+        # Correct counted as "the target logit is positive", to see that the model uses it.
+        correct = tf.cast(tf.gather(logits, labels, batch_dims=1) > 0, tf.float32)
+        return heads.HeadLoss(loss=logits_loss(labels, logits), correct=correct, own_sources=(table,), state=step)
+
+    def apply_own_gradients(self, result, gradients, *, learning_rate, optimizer, weight_decay):
+        self.table.assign_sub(0.5 * learning_rate * (gradients[0] + weight_decay * self.table))
+
+
+def test_a_custom_head_with_its_own_loss_and_weights_trains_through_the_one_step():
+    lr, wd = 0.4, 0.1
+    x, y = vectors()
+    table = np.random.default_rng(3).normal(size=(4, 5)).astype("float32")
+    head = _ToyOwnWeightsHead(table)
+    model = FaceModel(dense_backbone(), head, weight_decay=wd)
+    with pytest.raises(ValueError, match="no Adam"):
+        model.compile(keras.optimizers.Adam())
+    model.compile(keras.optimizers.SGD(lr))
+    assert head.checked[-1] == ("SGD", "SparseCategoricalCrossentropy")
+    fc = model.backbone.get_layer("fc")
+    assert {id(v) for v in model.trainable_variables} == {id(fc.kernel), id(fc.bias)}
+    kernel0, bias0 = np.array(fc.kernel), np.array(fc.bias)
+
+    # By hand: the data loss and the coupled L2 of the backbone's kernel (the table is the head's).
+    t = tf.constant(table)
+    k, b = tf.constant(kernel0), tf.constant(bias0)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with tf.GradientTape() as tape:
+        tape.watch([t, k, b])
+        logits = tf.matmul(tf.matmul(x, k) + b, t)
+        loss = ce(y, logits)
+    g_t, g_k, g_b = [np.array(g) for g in tape.gradient(loss, [t, k, b])]
+    correct = np.mean(np.take_along_axis(logits.numpy(), y[:, None], 1) > 0)
+
+    history = model.fit(x, y, batch_size=len(y), epochs=1, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(np.array(head.table), table - 0.5 * lr * (g_t + wd * table), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.array(fc.kernel), kernel0 - lr * (g_k + wd * kernel0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.array(fc.bias), bias0 - lr * g_b, rtol=1e-5, atol=1e-6)
+    l2 = 0.5 * wd * np.sum(kernel0.astype(np.float64) ** 2)
+    np.testing.assert_allclose(history["loss"][0], float(loss) + l2, rtol=1e-5)
+    np.testing.assert_allclose(history["accuracy"][0], correct, rtol=1e-6)
+
+
+def test_a_layer_without_the_hook_is_refused_naming_it():
+    with pytest.raises(ValueError, match="training hook.*Dense"):
+        FaceModel(dense_backbone(), keras.layers.Dense(3))
+
+
+def test_training_does_not_know_partial_fc():
+    import pathlib
+
+    import tfface.training
+
+    root = pathlib.Path(tfface.training.__file__).parent
+    assert not (root / "partial_fc_step.py").exists()
+    for path in root.glob("*.py"):
+        assert "PartialFC" not in path.read_text(), path.name
+
+
+# ---------------------------------------------------------------------------------------------
+# decay_scope against a hand computation
+
+
+def _decay_model(scope, wd):
+    inputs = keras.Input((6,))
+    h = keras.layers.Dense(5, name="fc")(inputs)
+    h = keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25), name="prelu")(h)
+    h = keras.layers.BatchNormalization(
+        name="bn", gamma_initializer=keras.initializers.Constant(1.3), beta_initializer=keras.initializers.Constant(0.2)
+    )(h)
+    backbone = keras.Model(inputs, h, name="decay_backbone")
+    head = heads.Softmax(5)  # kernel and bias
+    return FaceModel(backbone, head, weight_decay=wd, decay_scope=scope)
+
+
+@pytest.mark.parametrize("scope", ["kernels", "all_but_batchnorm"])
+def test_decay_scope_one_sgd_step_matches_a_hand_computation(scope):
+    lr, wd = 0.5, 0.1
+    x, y = vectors()
+    model = _decay_model(scope, wd)
+    model.compile(keras.optimizers.SGD(lr))
+    bb = model.backbone
+    named = {
+        "fc.kernel": bb.get_layer("fc").kernel,
+        "fc.bias": bb.get_layer("fc").bias,
+        "prelu.alpha": bb.get_layer("prelu").alpha,
+        "bn.gamma": bb.get_layer("bn").gamma,
+        "bn.beta": bb.get_layer("bn").beta,
+        "head.kernel": model.head.kernel,
+        "head.bias": model.head.bias,
+    }
+    decayed = {"kernels": {"fc.kernel", "head.kernel"},
+               "all_but_batchnorm": {"fc.kernel", "fc.bias", "prelu.alpha", "head.kernel", "head.bias"}}[scope]
+    assert {id(v) for v in model.decay_variables} == {id(named[k]) for k in decayed}
+    assert len(model.trainable_variables) == len(named)
+    before = {k: np.array(v) for k, v in named.items()}
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with tf.GradientTape() as tape:
+        loss = ce(y, model.head(bb(x, training=True), y, training=True))
+    grads = dict(zip(named, [np.array(g) for g in tape.gradient(loss, list(named.values()))]))
+    history = model.fit(x, y, batch_size=len(y), epochs=1, shuffle=False, verbose=0).history
+    for key, variable in named.items():
+        g = grads[key] + (wd * before[key] if key in decayed else 0.0)
+        np.testing.assert_allclose(np.array(variable), before[key] - lr * g, rtol=1e-5, atol=1e-6, err_msg=key)
+    l2 = 0.5 * wd * sum(np.sum(before[k].astype(np.float64) ** 2) for k in decayed)
+    np.testing.assert_allclose(history["l2"][0], l2, rtol=1e-5)
+
+
+def test_decay_scope_is_checked_and_saved():
+    with pytest.raises(ValueError, match="decay_scope.*all_but_batchnorm"):
+        FaceModel(dense_backbone(), heads.CosFace(3), decay_scope="everything")
+    model = _decay_model("all_but_batchnorm", 5e-4)
+    clone = FaceModel.from_config(model.get_config())
+    assert clone.decay_scope == "all_but_batchnorm" and clone.weight_decay == 5e-4
+
+
+# ---------------------------------------------------------------------------------------------
+# the class centres: one layer, handed explicitly
+
+
+def test_centre_losses_need_the_models_centres_layer():
+    centres = layers.ClassCentres(4)
+    aux = {"centre": (losses.CentreLoss(centres), 0.01)}
+    with pytest.raises(ValueError, match=r"aux_losses\['centre'\].*centres="):
+        FaceModel(dense_backbone(dim_out=8), heads.CosFace(4), aux_losses=aux)
+    with pytest.raises(ValueError, match=r"aux_losses\['centre'\]"):
+        FaceModel(dense_backbone(dim_out=8), heads.CosFace(4), aux_losses=aux, centres=layers.ClassCentres(4))
+    with pytest.raises(ValueError, match="ClassCentres"):
+        FaceModel(dense_backbone(dim_out=8), heads.CosFace(4), centres=losses.CentreLoss(centres))
+
+
+def test_one_centres_layer_is_built_saved_once_and_shared_after_a_keras_reload(tmp_path):
+    x, y = separable(per_class=3)
+    centres = layers.ClassCentres(4, alpha=0.5, name="the_centres")
+    aux = {
+        "centre": (losses.CentreLoss(centres), 0.01),
+        "mml": (losses.MinimumMarginLoss(centres, margin=20.0), 1e-3),
+    }
+    model = FaceModel(dense_backbone(dim_out=8), heads.CosFace(4), aux_losses=aux, centres=centres)
+    assert centres.built and tuple(centres.centres.shape) == (4, 8)
+    assert all(loss.centres is model.centres for loss, _ in model.aux_losses.values())
+    config = model.get_config()
+    assert config["centres"]["class_name"] == "ClassCentres"
+    model.compile(keras.optimizers.SGD(0.05))
+    model.fit(x, y, batch_size=12, epochs=1, shuffle=False, verbose=0)
+    # The model's weights hold the centre table once.
+    assert sum(v is centres.centres for v in model.non_trainable_variables) == 1
+
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored.centres, layers.ClassCentres) and restored.centres is not centres
+    assert all(loss.centres is restored.centres for loss, _ in restored.aux_losses.values())
+    np.testing.assert_array_equal(np.array(restored.centres.centres), np.array(centres.centres))
+    # Without centres the config says so.
+    assert FaceModel(dense_backbone(), heads.CosFace(3)).get_config()["centres"] is None

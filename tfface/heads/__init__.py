@@ -2,58 +2,55 @@
 
 Each head is a ``keras.layers.Layer``: ``head(embeddings, labels=None, training=None)`` returns
 float32 logits ``(B, C)`` for ``SparseCategoricalCrossentropy(from_logits=True)``; class weights
-are ``head.kernel (D, C)``. The margin maths lives in ``tfface.heads.margins``.
+are ``head.kernel (D, C)``. The margin maths lives in ``tfface.heads.margins``; how a head takes
+part in a training step (``training_loss`` / ``apply_own_gradients`` / ``check_training``,
+returning a ``HeadLoss``) in ``tfface.heads.base``.
 
-``get(name, **kwargs)`` builds a head from its snake_case name (``names()``) or class name.
+Every head registers itself in ``tfface.registry`` under kind ``"head"`` (with ``num_classes``
+injected by the builder); ``names()`` and ``get(name, **kwargs)`` read that registry, and a head's
+class name (``"ArcFace"``) is an alias of its registered name. ``PartialFC`` is not a head of its
+own: it wraps one.
 """
-from tfface.heads.arcface import ArcFace
-from tfface.heads.base import MarginHead
-from tfface.heads.combined_margin import CombinedMargin
-from tfface.heads.cosface import CosFace
-from tfface.heads.curricularface import CurricularFace
-from tfface.heads.mv_softmax import MVSoftmax
-from tfface.heads.normface import NormFace
-from tfface.heads.partial_fc import PartialFC
-from tfface.heads.recurricularface import ReCurricularFace
-from tfface.heads.softmax import Softmax
-from tfface.heads.sphereface import SphereFace
+from tfface import registry
+from tfface.heads.base import HeadLoss, MarginHead, TrainingHead
 
-_REGISTRY = {
-    "softmax": Softmax,
-    "normface": NormFace,
-    "sphereface": SphereFace,
-    "cosface": CosFace,
-    "arcface": ArcFace,
-    "combined_margin": CombinedMargin,
-    "mv_softmax": MVSoftmax,
-    "curricularface": CurricularFace,
-    "recurricularface": ReCurricularFace,
-}
+# Imported in the order of the design table, which is the order of ``names()``.
+from tfface.heads.softmax import Softmax  # noqa: I001
+from tfface.heads.normface import NormFace
+from tfface.heads.sphereface import SphereFace
+from tfface.heads.cosface import CosFace
+from tfface.heads.arcface import ArcFace
+from tfface.heads.combined_margin import CombinedMargin
+from tfface.heads.mv_softmax import MVSoftmax
+from tfface.heads.curricularface import CurricularFace
+from tfface.heads.recurricularface import ReCurricularFace
+from tfface.heads.partial_fc import PartialFC, PartialFCSample
 
 
 def names():
     """The registered head names (snake_case), in the order of the design table."""
-    return list(_REGISTRY)
+    return registry.names("head")
 
 
 def get(name, **kwargs):
     """Build the head called ``name`` (a name from ``names()`` or a class name such as
     ``"ArcFace"``) with constructor arguments ``kwargs``."""
-    if isinstance(name, str):
-        if name in _REGISTRY:
-            return _REGISTRY[name](**kwargs)
-        for cls in _REGISTRY.values():
-            if cls.__name__ == name:
-                return cls(**kwargs)
-    raise ValueError(
-        f"Unknown head {name!r}; expected one of {names()} or a class name "
-        f"({', '.join(c.__name__ for c in _REGISTRY.values())})"
-    )
+    try:
+        target = registry.get("head", name)
+    except registry.RegistryError:
+        classes = ", ".join(registry.get("head", n).__name__ for n in names())
+        raise registry.RegistryError(
+            f"Unknown head {name!r}; expected one of {names()} or a class name ({classes})"
+        ) from None
+    return target(**kwargs)
 
 
 __all__ = [
+    "HeadLoss",
     "MarginHead",
+    "TrainingHead",
     "PartialFC",
+    "PartialFCSample",
     "Softmax",
     "NormFace",
     "SphereFace",

@@ -3,10 +3,12 @@ import math
 
 import keras
 
+from tfface import registry
 from tfface.heads import margins
 from tfface.heads.base import MarginHead
 
 
+@registry.register("head", "arcface", inject=("num_classes",))
 @keras.saving.register_keras_serializable(package="tfface")
 class ArcFace(MarginHead):
     """Target logit ``s·cos(θ_y + m)``, others ``s·cos θ_j``.

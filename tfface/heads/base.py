@@ -8,7 +8,21 @@ and ``margin_logits_from_cosine`` (labels known), both from the similarity matri
 cosines, or ``x·W + b`` for the unnormalised ``Softmax``). Keeping the margin separate from the
 class weights, as insightface's arcface_torch does, lets ``PartialFC`` reuse every head on its
 sharded, sampled class weights.
+
+How a head takes part in a training step is the *training hook* of :class:`TrainingHead`, which
+``MarginHead`` inherits and ``PartialFC`` overrides; ``tfface.FaceModel.train_step`` calls only
+the hook, so a head with its own way of computing the loss or updating its weights plugs in
+without any change to ``tfface.training``:
+
+* ``check_training(optimizer, loss)`` at ``compile``: refuse an optimizer or logits loss the
+  head cannot train with;
+* ``training_loss(embeddings, labels, logits_loss, step) -> HeadLoss`` inside the gradient tape;
+* ``apply_own_gradients(result, gradients, *, learning_rate, optimizer, weight_decay)`` after
+  the optimizer's update, with the gradients of ``result.own_sources``.
 """
+import dataclasses
+from typing import Any
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -16,8 +30,86 @@ import tensorflow as tf
 from tfface.heads import margins
 
 
+@dataclasses.dataclass(frozen=True)
+class HeadLoss:
+    """What a head's :meth:`TrainingHead.training_loss` hands the training step.
+
+    Attributes:
+        loss: float32 scalar, this replica's share of the logits loss (the shares of all
+            replicas add up to the loss on the global batch, Keras' convention).
+        correct: float32 ``(N,)``, 1 where a sample is classified correctly and 0 elsewhere;
+            the model's ``accuracy`` metric is its mean. ``N`` is the samples the head judges
+            (this replica's batch for an ordinary head, the global batch for ``PartialFC``).
+        own_sources: tensors whose gradients the head applies itself
+            (:meth:`TrainingHead.apply_own_gradients`), e.g. reads of (trainable) plain
+            ``tf.Variable`` objects that are not Keras weights, so the optimizer never sees them;
+            the step's tape must record them (a read of a ``trainable=False`` variable is not
+            recorded and gets no gradient). Empty for an ordinary head.
+        state: the head's own payload, passed back to ``apply_own_gradients`` unchanged (a
+            dataclass of the head's choosing, e.g. ``PartialFCSample``; ``None`` for ordinary
+            heads).
+    """
+
+    loss: Any
+    correct: Any
+    own_sources: tuple = ()
+    state: Any = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "own_sources", tuple(self.own_sources))
+
+
+class TrainingHead:
+    """The training hook of a head: how ``FaceModel.train_step`` turns embeddings and labels
+    into the loss, and what the head updates itself after the step.
+
+    The defaults are those of an ordinary head whose weights are Keras variables updated by the
+    optimizer: ``logits = self(embeddings, labels, training=True)``, ``loss =
+    logits_loss(labels, logits)``, correctness from the arg-max of the logits, nothing of its own
+    to update and any optimizer or logits loss accepted. Mix it into any Keras layer that should
+    serve as a ``FaceModel`` head.
+    """
+
+    def check_training(self, optimizer, loss):
+        """Called by ``FaceModel.compile`` with the (resolved) optimizer and logits loss; raise
+        ``ValueError`` naming what the head cannot train with. The default accepts anything."""
+
+    def training_loss(self, embeddings, labels, logits_loss, step):
+        """This replica's share of the logits loss and the per-sample correctness, as a
+        :class:`HeadLoss`. Called inside the step's gradient tape, once per replica.
+
+        Args:
+            embeddings: float32 ``(B, D)`` of this replica.
+            labels: int32 ``(B,)`` (already range-checked when the model checks labels).
+            logits_loss: the compiled loss, ``logits_loss(labels, logits)`` -> this replica's
+                share of the mean loss.
+            step: the optimizer's iteration count (int64 scalar tensor).
+        """
+        logits = self(embeddings, labels, training=True)
+        loss = tf.cast(logits_loss(labels, logits), tf.float32)
+        predicted = tf.argmax(tf.cast(logits, tf.float32), axis=-1, output_type=tf.int32)
+        correct = tf.cast(tf.equal(predicted, tf.cast(labels, tf.int32)), tf.float32)
+        return HeadLoss(loss=loss, correct=tf.stop_gradient(correct))
+
+    def apply_own_gradients(self, result, gradients, *, learning_rate, optimizer, weight_decay):
+        """Apply ``gradients`` (of the step's total loss with respect to ``result.own_sources``,
+        in that order, already unscaled under mixed precision) to the head's own weights. Called
+        after the optimizer's update, in the same replica context as :meth:`training_loss`.
+
+        Args:
+            result: the :class:`HeadLoss` this head returned for the step.
+            gradients: list of tensors (or ``None`` where a source got no gradient).
+            learning_rate: float32 scalar, the optimizer's learning rate at this step.
+            optimizer: the model's optimizer (for its settings, such as SGD momentum).
+            weight_decay: the model's coupled L2 coefficient, for the head to apply to its own
+                weights (the model decays only the variables the optimizer updates).
+
+        The default does nothing: an ordinary head has no own sources.
+        """
+
+
 @keras.saving.register_keras_serializable(package="tfface")
-class MarginHead(keras.layers.Layer):
+class MarginHead(TrainingHead, keras.layers.Layer):
     """Base class of the heads: class weights ``kernel (D, C)``, input checks, float32 logits.
 
     Args:
@@ -66,10 +158,10 @@ class MarginHead(keras.layers.Layer):
     # -- call ---------------------------------------------------------------------------------
 
     def call(self, embeddings, labels=None, training=None):
-        embeddings = self._check_embeddings(embeddings)
+        embeddings = self.validate_embeddings(embeddings)
         if labels is None:
             return self.plain_logits(embeddings)
-        labels = self._check_labels(labels, embeddings)
+        labels = self.validate_labels(labels, embeddings)
         return self.margin_logits(embeddings, labels, training=bool(training))
 
     def plain_logits(self, embeddings):
@@ -117,7 +209,9 @@ class MarginHead(keras.layers.Layer):
 
     # -- input checks -------------------------------------------------------------------------
 
-    def _check_embeddings(self, embeddings):
+    def validate_embeddings(self, embeddings):
+        """``embeddings`` unchanged; raises naming the head when they are not ``(B, D)`` with the
+        head's ``D``."""
         shape = embeddings.shape
         if shape.rank is not None and shape.rank != 2:
             raise ValueError(
@@ -132,7 +226,10 @@ class MarginHead(keras.layers.Layer):
             )
         return embeddings
 
-    def _check_labels(self, labels, embeddings):
+    def validate_labels(self, labels, embeddings):
+        """``labels`` as int32 ``(B,)``; raises naming the head and the bad labels when one is
+        outside ``[0, num_classes)`` (in graph mode, through a runtime assertion) or when their
+        number differs from the embeddings'."""
         name = type(self).__name__
         labels = tf.convert_to_tensor(labels)
         if not labels.dtype.is_integer:

@@ -2,10 +2,12 @@
 (m1), ArcFace (m2) and CosFace (m3) margins."""
 import keras
 
+from tfface import registry
 from tfface.heads import margins
 from tfface.heads.base import MarginHead
 
 
+@registry.register("head", "combined_margin", inject=("num_classes",))
 @keras.saving.register_keras_serializable(package="tfface")
 class CombinedMargin(MarginHead):
     """Target logit ``s·(cos(m1·θ_y + m2) − m3)``, others ``s·cos θ_j``.

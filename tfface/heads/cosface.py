@@ -1,10 +1,12 @@
 """CosFace / AM-Softmax (Wang et al., 2018): additive cosine margin ``s·(cos θ_y − m)``."""
 import keras
 
+from tfface import registry
 from tfface.heads import margins
 from tfface.heads.base import MarginHead
 
 
+@registry.register("head", "cosface", inject=("num_classes",))
 @keras.saving.register_keras_serializable(package="tfface")
 class CosFace(MarginHead):
     """Target logit ``s·(cos θ_y − m)``, others ``s·cos θ_j``.

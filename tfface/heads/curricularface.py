@@ -4,10 +4,12 @@ import math
 import keras
 import tensorflow as tf
 
+from tfface import registry, replica
 from tfface.heads import margins
 from tfface.heads.base import MarginHead
 
 
+@registry.register("head", "curricularface", inject=("num_classes",))
 @keras.saving.register_keras_serializable(package="tfface")
 class CurricularFace(MarginHead):
     """ArcFace target with hard negatives re-weighted by a running ``t``, as in the official code.
@@ -76,9 +78,8 @@ class CurricularFace(MarginHead):
         previous ``t`` for an empty batch."""
         cos_y = tf.stop_gradient(margins.gather_target(cos, labels))
         local = tf.stack([tf.reduce_sum(cos_y), tf.cast(tf.size(cos_y), tf.float32)])
-        context = tf.distribute.get_replica_context()
         # In cross-replica context (no enclosing strategy.run) the batch is already global.
-        total = context.all_reduce("sum", local) if context is not None else local
+        total = replica.all_reduce_sum(local)
         return tf.where(total[1] > 0, total[0] / tf.maximum(total[1], 1.0), fallback)
 
     def monitored(self):

@@ -1,10 +1,12 @@
 """MV-Softmax (Wang et al., 2020, "Mis-classified Vector Guided Softmax Loss")."""
 import keras
 
+from tfface import registry
 from tfface.heads import margins
 from tfface.heads.base import MarginHead
 
 
+@registry.register("head", "mv_softmax", inject=("num_classes",))
 @keras.saving.register_keras_serializable(package="tfface")
 class MVSoftmax(MarginHead):
     """Margin target plus emphasis on mis-classified negatives.

@@ -1,9 +1,11 @@
 """NormFace (Wang et al., 2017): scaled cosine logits ``s·cos θ`` without margin."""
 import keras
 
+from tfface import registry
 from tfface.heads.base import MarginHead
 
 
+@registry.register("head", "normface", inject=("num_classes",))
 @keras.saving.register_keras_serializable(package="tfface")
 class NormFace(MarginHead):
     """``s·cos θ_j`` for every class: normalised embeddings and class weights, no margin.

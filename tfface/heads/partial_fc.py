@@ -32,21 +32,27 @@ creator): shard ``r`` and its momentum live on device ``r`` only, each replica r
 shard by its (static) replica id inside ``strategy.run``, and a ``tf.train.Checkpoint`` saves
 them as separate variables ``shard_0 .. shard_{R-1}`` that restore to their owners. The optimizer
 never sees these variables (a Keras optimizer would all-reduce their dense gradients, which is
-the cost Partial FC avoids): ``tfface.FaceModel`` runs the small custom step this needs.
+the cost Partial FC avoids). PartialFC implements the heads' training hook
+(``tfface.heads.base.TrainingHead``): ``training_loss`` returns the sampled rows as
+``own_sources`` and a :class:`PartialFCSample` as its state, and ``apply_own_gradients`` updates
+them, so ``tfface.FaceModel`` trains it with its one ordinary step.
 
 Limitations: one worker (``MirroredStrategy`` or no strategy); a checkpoint restores onto the
 same number of replicas; only SGD (with or without momentum/Nesterov) updates the shards.
 """
+import dataclasses
 import math
+from typing import Any, Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.ops import resource_variable_ops
 
+from tfface import replica
 from tfface.heads import margins
 from tfface.heads import partial_fc_ops as ops_
-from tfface.heads.base import MarginHead
+from tfface.heads.base import HeadLoss, MarginHead, TrainingHead
 
 
 def _plain_variable_creator(next_creator, **kwargs):
@@ -56,8 +62,46 @@ def _plain_variable_creator(next_creator, **kwargs):
     return resource_variable_ops.ResourceVariable(**kwargs)
 
 
+@dataclasses.dataclass(frozen=True)
+class PartialFCSample:
+    """One replica's sampled classes in one step: what :meth:`PartialFC.train_loss` computed and
+    :meth:`PartialFC.apply_gradients` needs.
+
+    Attributes:
+        replica: the (static) replica id, i.e. the shard.
+        index: int32 ``(K,)`` sorted shard-local rows sampled this step; ``None`` when every row
+            of the shard is kept (dense update).
+        rows: float32 ``(K, D)``, the sampled rows as read for the loss (differentiate the loss
+            with respect to them).
+        bias: float32 ``(K,)``, the sampled biases (a ``Softmax`` head with bias), else ``None``.
+        logits: float32 ``(B_global, K)``, the margin logits of the global batch over the
+            sampled columns.
+        mask: bool ``(B_global, K)``, True at each sample's target column when this shard owns
+            its class.
+    """
+
+    replica: int
+    index: Optional[Any]
+    rows: Any
+    bias: Optional[Any]
+    logits: Any
+    mask: Any
+
+
+def sgd_settings(optimizer):
+    """``(momentum, nesterov)`` of an SGD optimizer (through a LossScaleOptimizer); any other
+    optimizer is refused with a clear error: the shards are updated by PartialFC itself."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    if not isinstance(inner, keras.optimizers.SGD):
+        raise ValueError(
+            "A FaceModel with a PartialFC head needs keras.optimizers.SGD (the papers' optimizer; "
+            f"PartialFC updates its class shards with SGD-momentum itself), got {type(inner).__name__}"
+        )
+    return float(inner.momentum), bool(inner.nesterov)
+
+
 @keras.saving.register_keras_serializable(package="tfface")
-class PartialFC(keras.layers.Layer):
+class PartialFC(TrainingHead, keras.layers.Layer):
     """Shard a margin head's class centres across replicas and sample a fraction of them.
 
     Args:
@@ -93,7 +137,7 @@ class PartialFC(keras.layers.Layer):
             )
         dim = int(embeddings_shape[-1])
         strategy = tf.distribute.get_strategy()
-        if strategy.extended._in_multi_worker_mode():  # noqa: SLF001 (no public equivalent)
+        if replica.multi_worker():
             raise ValueError(
                 "PartialFC supports a single worker (MirroredStrategy or no strategy); got a "
                 f"multi-worker {type(strategy).__name__}"
@@ -158,30 +202,25 @@ class PartialFC(keras.layers.Layer):
 
     # -- the step -------------------------------------------------------------------------------
 
-    def _replica_id(self, ctx):
-        if ctx is None:
-            return 0
-        rid = tf.get_static_value(ctx.replica_id_in_sync_group)
-        if rid is None:
-            raise RuntimeError("PartialFC needs a static replica id (MirroredStrategy or no strategy)")
-        return int(rid)
-
     def train_loss(self, embeddings, labels, step, training=True):
         """This replica's share of the mean softmax cross-entropy over the global batch.
 
         Call inside ``strategy.run`` (or without a strategy). The shares of all replicas add up
         to the loss of the unsharded head on the global batch, and so do the gradients (do not
         divide this term by the number of replicas). ``step`` (the optimizer's iteration count)
-        keys the sampling: the same step draws the same negatives. Returns ``(loss, sampled)`` where
-        ``sampled`` holds what :meth:`apply_gradients` needs: the sampled row indices and the
-        gathered rows (differentiate the loss with respect to them).
+        keys the sampling: the same step draws the same negatives. Returns ``(loss, sample)`` where
+        ``sample`` is the :class:`PartialFCSample` that :meth:`apply_gradients` needs
+        (differentiate the loss with respect to ``sample.rows`` and ``sample.bias``).
         """
-        ctx = ops_.replica_context()
-        rid = self._replica_id(ctx)
-        labels = self.head._check_labels(labels, embeddings)  # noqa: SLF001 (shared validation)
+        ctx = replica.replica_context()
+        try:
+            rid = replica.replica_id(ctx)
+        except RuntimeError as err:
+            raise RuntimeError(f"PartialFC: {err}") from None
+        labels = self.head.validate_labels(labels, embeddings)
         embeddings = tf.cast(embeddings, tf.float32)
-        emb = ops_.all_gather(embeddings, ctx)
-        lab = ops_.all_gather(labels, ctx)
+        emb = replica.all_gather(embeddings, ctx)
+        lab = replica.all_gather(labels, ctx)
         global_batch = tf.shape(emb)[0]
         start, size = self._bounds[rid]
         replicas = 1 if ctx is None else ctx.num_replicas_in_sync
@@ -207,7 +246,7 @@ class PartialFC(keras.layers.Layer):
             tf.one_hot(tf.maximum(position, 0), num_cols, on_value=True, off_value=False),
             owned[:, None],
         )
-        target = ops_.all_reduce_sum(tf.reduce_sum(tf.where(mask, sim, 0.0), axis=1), ctx)
+        target = replica.all_reduce_sum(tf.reduce_sum(tf.where(mask, sim, 0.0), axis=1), ctx)
         # A phantom last column carries the global target similarity of the samples whose class
         # lives on another shard, so the head computes their target (and, for MV-Softmax and
         # CurricularFace, their hard-negative threshold and t) exactly as unsharded.
@@ -217,10 +256,7 @@ class PartialFC(keras.layers.Layer):
         logits = logits[:, :-1]
         per_sample = ops_.distributed_cross_entropy(logits, mask, ctx)
         loss = tf.reduce_sum(per_sample) / tf.cast(global_batch, tf.float32)
-        sampled = {
-            "index": index, "rows": rows, "bias": bias, "logits": logits, "mask": mask, "replica": rid,
-        }
-        return loss, sampled
+        return loss, PartialFCSample(replica=rid, index=index, rows=rows, bias=bias, logits=logits, mask=mask)
 
     def _similarity(self, emb, rows, bias):
         if self._uses_bias or not self.head.normalized:
@@ -228,12 +264,13 @@ class PartialFC(keras.layers.Layer):
             return logits + bias if bias is not None else logits
         return margins.cosine(emb, tf.transpose(rows))
 
-    def apply_gradients(self, sampled, grad_rows, grad_bias=None, learning_rate=0.1, momentum=0.0,
+    def apply_gradients(self, sample, grad_rows, grad_bias=None, learning_rate=0.1, momentum=0.0,
                         nesterov=False, weight_decay=0.0):
-        """SGD(-momentum) update of this replica's sampled rows (call in the same replica
-        context as :meth:`train_loss`)."""
-        rid = sampled["replica"]
-        index = sampled["index"]
+        """SGD(-momentum) update of this replica's sampled rows from the gradients with respect
+        to ``sample.rows`` (and ``sample.bias``); call in the same replica context as
+        :meth:`train_loss`. ``weight_decay`` (coupled L2) applies to the rows, not the biases."""
+        rid = sample.replica
+        index = sample.index
         slot = getattr(self, f"shard_momentum_{rid}") if momentum else None
         ops = [
             ops_.sparse_momentum_update(
@@ -250,12 +287,56 @@ class PartialFC(keras.layers.Layer):
             )
         return tf.group(ops)
 
+    @staticmethod
+    def global_accuracy(sample):
+        """Per-sample correctness over the sampled classes of all replicas, float32
+        ``(B_global,)``: the target logit is at least every sampled logit of every shard."""
+        ctx = replica.replica_context()
+        logits = tf.stop_gradient(tf.cast(sample.logits, tf.float32))
+        row_max = replica.all_reduce_max(tf.reduce_max(logits, axis=1), ctx)
+        target = replica.all_reduce_sum(tf.reduce_sum(tf.where(sample.mask, logits, 0.0), axis=1), ctx)
+        return tf.cast(target >= row_max, tf.float32)
+
+    # -- the training hook (tfface.heads.base.TrainingHead) -------------------------------------
+
+    def check_training(self, optimizer, loss):
+        """Only SGD (the shards are updated here, with SGD-momentum) and plain sparse softmax
+        cross-entropy (computed here, over the sampled classes of all shards)."""
+        sgd_settings(optimizer)
+        if not isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+            raise ValueError(
+                "A FaceModel with a PartialFC head trains with the (distributed) softmax "
+                f"cross-entropy over the sampled classes; got loss={type(loss).__name__}"
+            )
+
+    def training_loss(self, embeddings, labels, logits_loss, step):
+        """This replica's share of the softmax cross-entropy over the sampled classes of all
+        shards (``logits_loss`` is not called: ``check_training`` made sure it is that loss);
+        the sampled rows are the own sources; accuracy is the global batch's."""
+        loss, sample = self.train_loss(embeddings, labels, step=step, training=True)
+        sources = (sample.rows,) + ((sample.bias,) if sample.bias is not None else ())
+        return HeadLoss(loss=loss, correct=self.global_accuracy(sample), own_sources=sources, state=sample)
+
+    def apply_own_gradients(self, result, gradients, *, learning_rate, optimizer, weight_decay):
+        """SGD(-momentum) on the sampled rows, with the optimizer's momentum and Nesterov
+        setting and the model's coupled weight decay (on the rows)."""
+        momentum, nesterov = sgd_settings(optimizer)
+        return self.apply_gradients(
+            result.state,
+            gradients[0],
+            gradients[1] if len(gradients) > 1 else None,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+        )
+
     # -- inference --------------------------------------------------------------------------------
 
     def call(self, embeddings, labels=None, training=None):
         """Plain logits ``(B, C)`` over all classes (no margin, no sampling, no state update):
         each shard's columns are computed on its device and concatenated. Training goes through
-        :meth:`train_loss`, which ``tfface.FaceModel`` calls."""
+        :meth:`training_loss` (the heads' training hook), which ``tfface.FaceModel`` calls."""
         if labels is not None and training:
             raise ValueError(
                 "PartialFC does not train through call(): its shards are updated by its own step. "

@@ -1,11 +1,13 @@
 """Pure functions behind :class:`tfface.heads.PartialFC` (sharded, sampled class centres).
 
 They run inside a replica context (``strategy.run``) or outside any strategy, where the collective
-operations reduce over a single replica and are the identity.
+operations (``tfface.replica``) reduce over a single replica and are the identity.
 """
 import math
 
 import tensorflow as tf
+
+from tfface.replica import all_reduce_max, all_reduce_sum
 
 
 def shard_bounds(num_classes, num_shards):
@@ -67,31 +69,6 @@ def sample_classes(local_labels, num_local, num_sample, seed):
     index = tf.sort(tf.math.top_k(scores, k=num_sample, sorted=False).indices)
     position = tf.searchsorted(index, tf.where(owned, local_labels, 0), side="left")
     return index, tf.where(owned, tf.cast(position, tf.int32), -1)
-
-
-def replica_context():
-    """The current replica context, or None in a cross-replica/default context with 1 replica."""
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-        return None
-    return ctx
-
-
-def all_gather(x, ctx):
-    return x if ctx is None else ctx.all_gather(x, axis=0)
-
-
-def all_reduce_sum(x, ctx):
-    return x if ctx is None else ctx.all_reduce(tf.distribute.ReduceOp.SUM, x)
-
-
-def all_reduce_max(x, ctx):
-    """Elementwise maximum across replicas, without gradient (tf.distribute has no MAX
-    all-reduce: gather every replica's values and reduce)."""
-    x = tf.stop_gradient(x)
-    if ctx is None:
-        return x
-    return tf.reduce_max(ctx.all_gather(x[None], axis=0), axis=0)
 
 
 def distributed_cross_entropy(logits, target_mask, ctx):

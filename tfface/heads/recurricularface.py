@@ -1,10 +1,12 @@
 """ReCurricularFace: CurricularFace with a re-derived hard-negative modulation."""
 import keras
 
+from tfface import registry
 from tfface.heads import margins
 from tfface.heads.curricularface import CurricularFace
 
 
+@registry.register("head", "recurricularface", inject=("num_classes",))
 @keras.saving.register_keras_serializable(package="tfface")
 class ReCurricularFace(CurricularFace):
     """CurricularFace whose hard negatives become ``cos θ_j·(a·cos θ_j + b·t)``.

@@ -2,9 +2,11 @@
 import keras
 import tensorflow as tf
 
+from tfface import registry
 from tfface.heads.base import MarginHead
 
 
+@registry.register("head", "softmax", inject=("num_classes",))
 @keras.saving.register_keras_serializable(package="tfface")
 class Softmax(MarginHead):
     """Plain fully connected logits ``x·W + b`` (no normalisation, no margin).

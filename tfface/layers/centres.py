@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from tfface.layers.replica import global_batch
+from tfface.replica import global_batch
 from tfface.losses import functional as F
 
 

@@ -2,7 +2,7 @@
 
 import keras
 
-from tfface.layers.replica import global_batch, replica_share
+from tfface.replica import global_batch, replica_share
 from tfface.losses import _common
 from tfface.losses import functional as F
 

@@ -1,26 +1,39 @@
 """``FaceModel``: a backbone, a margin head and auxiliary feature losses, trained by ``model.fit``.
 
-One training step (``train_step``), per replica:
+One training step (``train_step``), per replica, the same for every head:
 
-1. ``embeddings = backbone(images, training=True)`` and ``logits = head(embeddings, labels,
-   training=True)`` (the head applies its margin and updates its own state, e.g. CurricularFace's
+1. ``embeddings = backbone(images, training=True)``;
+2. ``result = head.training_loss(embeddings, labels, logits_loss, step)``, the heads' training
+   hook (``tfface.heads.base.TrainingHead``), returns a ``HeadLoss``: this replica's share of the
+   logits loss, the per-sample correctness for ``accuracy``, and the tensors whose gradients the
+   head applies itself (``own_sources``; none for an ordinary head, the sampled class rows of the
+   sharded Partial FC head). An ordinary head computes ``logits_loss(labels, head(embeddings,
+   labels, training=True))``, applying its margin and updating its own state (CurricularFace's
    ``t``);
-2. ``total = L_logits(labels, logits) + Σ_k w_k(step)·L_k(labels, embeddings) + regularisers
+3. ``total = result.loss + Σ_k w_k(step)·L_k(labels, embeddings) + regularisers
    + ½·weight_decay·Σ‖W‖²`` where ``w_k`` is a float or a step schedule (``StepWeight``) read at
    ``optimizer.iterations``;
-3. gradients of this replica's share of ``total`` (see below; scaled by the loss scale under
-   mixed precision) are summed across replicas by the optimizer, so the update equals a
-   single-device step on the global batch;
-4. every ``ClassCentres`` layer found on the auxiliary losses (``loss.centres``) is called once
-   with ``training=True``: its update uses the embeddings of this step and the centres read by the
-   losses above are the values *before* the update.
+4. the gradients of this replica's share of ``total`` (scaled by the loss scale under mixed
+   precision) with respect to the trainable variables are summed across replicas and applied by
+   the optimizer, so the update equals a single-device step on the global batch; the gradients
+   with respect to ``result.own_sources`` (unscaled) go to ``head.apply_own_gradients``;
+5. the class centres (``centres``, the one ``ClassCentres`` layer shared with the losses that
+   need it) are updated once with this step's embeddings: the losses above read the values
+   *before* the update.
 
 Weight decay is *coupled* L2, ``g ← g + weight_decay·w`` (the papers' Caffe ``weight_decay``,
 PyTorch ``SGD(weight_decay=...)`` and slim ``l2_regularizer`` with its ½), not Keras' decoupled
-``weight_decay`` optimizer argument. It applies to convolution/dense kernels (every trainable
-variable named ``*kernel``) and to the head's class weights ``head.kernel``; batch-norm
-parameters, biases and PReLU slopes are not decayed (facenet's slim code and the CurricularFace
-official code exclude batch-norm; facenet regularises weights only, not biases).
+``weight_decay`` optimizer argument. Which variables it covers is ``decay_scope``:
+
+* ``"kernels"`` (default): convolution/dense kernels (every trainable variable named
+  ``*kernel``) and the head's class weights ``head.kernel``; batch-norm parameters, biases and
+  PReLU slopes are not decayed (facenet's slim code regularises weights only);
+* ``"all_but_batchnorm"``: every trainable variable except the ``gamma``/``beta`` of
+  batch-normalisation layers, so biases and PReLU slopes are decayed too (the CurricularFace
+  official code, whose ``separate_irse_bn_paras`` leaves out only batch-norm parameters).
+
+A head's own sources (the class shards of a sharded head) receive ``weight_decay`` through
+``apply_own_gradients``.
 
 Distribution follows Keras' convention: a loss called in a replica returns that replica's share
 of the global-batch value (``Loss.__call__`` divides per-sample means by the number of replicas;
@@ -34,11 +47,13 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from tfface.heads.partial_fc import PartialFC
-from tfface.training import partial_fc_step
+from tfface import replica
+from tfface.heads.base import TrainingHead
+from tfface.layers import ClassCentres
 from tfface.training.schedules import StepWeight
 
 _RESERVED = ("loss", "accuracy", "l2", "learning_rate")
+DECAY_SCOPES = ("kernels", "all_but_batchnorm")
 
 
 def _resolve_weight(name, weight):
@@ -83,16 +98,25 @@ def _resolve_logits_loss(loss):
     raise ValueError(f"loss must be a keras Loss, a loss name or a function, got {loss!r}")
 
 
-def _multi_worker():
-    strategy = tf.distribute.get_strategy()
-    extended = getattr(strategy, "extended", None)
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
-        getattr(extended, "_in_multi_worker_mode", lambda: False)()
-    )
+def _requires_centres(target):
+    """Whether a loss (class or instance) declares that it reads the class centres."""
+    return bool(getattr(target, "requires_centres", False))
 
 
-def _num_replicas():
-    return tf.distribute.get_strategy().num_replicas_in_sync
+def _held_centres(loss):
+    """The ``ClassCentres`` layer a loss was built with, if any."""
+    layer = getattr(loss, "centres", None)
+    return layer if isinstance(layer, ClassCentres) else None
+
+
+def _batchnorm_variables(layer):
+    """ids of the variables of every batch-normalisation layer inside ``layer``."""
+    found = set()
+    # Keras has no public recursive walk over nested layers (Model.layers is one level).
+    for sub in layer._flatten_layers(include_self=True, recursive=True):  # noqa: SLF001
+        if isinstance(sub, keras.layers.BatchNormalization):
+            found.update(id(v) for v in sub.weights)
+    return found
 
 
 @keras.saving.register_keras_serializable(package="tfface")
@@ -101,33 +125,52 @@ class FaceModel(keras.Model):
 
     Args:
         backbone: a ``keras.Model`` from images to embeddings ``(B, D)``; ``model.embedder``.
-        head: a margin head, ``head(embeddings, labels, training=True) -> logits (B, C)``.
+        head: a margin head, ``head(embeddings, labels, training=True) -> logits (B, C)``,
+            with the training hook of ``tfface.heads.base.TrainingHead`` (every tfface head,
+            the sharded one included, has it).
         aux_losses: ``{name: (loss, weight)}`` (or ``{name: loss}`` for weight 1); each loss is
             called ``loss(labels, embeddings)``; ``weight`` is a float, a ``{step: weight}`` dict
             or a schedule such as ``StepWeight``. ``name`` is the metric name of the term.
-        weight_decay: coupled L2 coefficient (gradient ``g + weight_decay·w``) on kernels and
-            the head's class weights; 0 disables it.
+        centres: the one ``tfface.layers.ClassCentres`` layer of the model (or ``None``), the
+            same object the centre losses were built with; the model builds it, updates it once
+            per step and saves it once. A loss that declares ``requires_centres`` (or holds a
+            ``ClassCentres``) must hold this layer.
+        weight_decay: coupled L2 coefficient (gradient ``g + weight_decay·w``); 0 disables it.
+        decay_scope: the variables under weight decay, ``"kernels"`` (conv/dense kernels and
+            the head's class weights) or ``"all_but_batchnorm"`` (every trainable variable but
+            batch-norm ``gamma``/``beta``); see the module docstring.
         check_labels: add an in-graph check that every label is in ``[0, head.num_classes)``
             (a label outside that range would otherwise give a silently wrong one-hot).
 
     ``compile(optimizer, loss=None)``: ``loss`` is the logits loss (default sparse categorical
-    cross-entropy from logits; e.g. ``tfface.losses.HardMining()``). Metrics are fixed: loss,
-    accuracy (of the head's training logits, i.e. with the margin), each auxiliary term by name,
-    ``l2`` when weight decay is on, the head's ``monitored()`` values and ``learning_rate``.
+    cross-entropy from logits; e.g. ``tfface.losses.HardMining()``); the head may refuse an
+    optimizer or loss it cannot train with (``head.check_training``). Metrics are fixed: loss,
+    accuracy (the mean of the head's per-sample ``correct``: with the margin for the training
+    logits), each auxiliary term by name, ``l2`` when weight decay is on, the head's
+    ``monitored()`` values and ``learning_rate``.
     """
 
-    def __init__(self, backbone, head, aux_losses=None, weight_decay=0.0, check_labels=True, **kwargs):
+    def __init__(self, backbone, head, aux_losses=None, centres=None, weight_decay=0.0, decay_scope="kernels",
+                 check_labels=True, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(backbone, keras.layers.Layer):
             raise ValueError(f"backbone must be a keras.Model/Layer, got {type(backbone).__name__}")
-        if not isinstance(head, keras.layers.Layer):
-            raise ValueError(f"head must be a keras Layer (a tfface margin head), got {type(head).__name__}")
+        if not isinstance(head, keras.layers.Layer) or not isinstance(head, TrainingHead):
+            raise ValueError(
+                "head must be a keras Layer with the heads' training hook (a tfface head, or a "
+                f"layer mixing in tfface.heads.TrainingHead), got {type(head).__name__}"
+            )
+        if centres is not None and not isinstance(centres, ClassCentres):
+            raise ValueError(f"centres must be a tfface.layers.ClassCentres layer or None, got {centres!r}")
         if weight_decay is None or weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        if decay_scope not in DECAY_SCOPES:
+            raise ValueError(f"decay_scope must be one of {DECAY_SCOPES}, got {decay_scope!r}")
         self.backbone = backbone
         self.head = head
-        self._partial_fc = isinstance(head, PartialFC)
+        self.centres = centres
         self.weight_decay = float(weight_decay)
+        self.decay_scope = decay_scope
         self.check_labels = bool(check_labels)
 
         self._aux = []
@@ -139,21 +182,18 @@ class FaceModel(keras.Model):
             loss, weight = entry if isinstance(entry, (tuple, list)) else (entry, 1.0)
             if not callable(loss):
                 raise ValueError(f"aux_losses[{name!r}] must be a loss, got {loss!r}")
+            held = _held_centres(loss)
+            if (_requires_centres(loss) or held is not None) and (centres is None or held is not centres):
+                # A loss reading centres the model does not update would train against stale ones.
+                raise ValueError(
+                    f"aux_losses[{name!r}] ({type(loss).__name__}) reads class centres: build it "
+                    "with the model's ClassCentres layer and pass that same layer as "
+                    f"FaceModel(centres=...) (got centres={centres!r})"
+                )
             self._aux.append((name, loss, _resolve_weight(name, weight)))
 
-        # Centres shared by several losses (Centre + MML) are one layer, updated once per step.
-        centres = []
-        for _, loss, _ in self._aux:
-            layer = getattr(loss, "centres", None)
-            if layer is not None and all(layer is not c for c in centres):
-                centres.append(layer)
-        self.class_centres = centres
-
-        if self._partial_fc:
-            # A PartialFC head has no full logits: accuracy over the sampled classes of all shards.
-            self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
-        else:
-            self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        # The mean of the head's per-sample correctness (HeadLoss.correct; argmax in test_step).
+        self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
         self.aux_trackers = [keras.metrics.Mean(name=name) for name, _, _ in self._aux]
         self.l2_tracker = keras.metrics.Mean(name="l2") if self.weight_decay > 0 else None
         self._logits_loss = None
@@ -175,14 +215,18 @@ class FaceModel(keras.Model):
         """``{name: (loss, weight)}`` as given (weights resolved to floats or schedules)."""
         return {name: (loss, weight) for name, loss, weight in self._aux}
 
+    @property
+    def class_centres(self):
+        """``[centres]``, or ``[]`` without centres (the checkpoint layout's list)."""
+        return [] if self.centres is None else [self.centres]
+
     def _build_parts(self, dim):
         # Called with zeros and training=False: builds the weights without any state update.
         embeddings = ops.zeros((1, dim), "float32")
         if not self.head.built:
             self.head(embeddings, training=False)
-        for layer in self.class_centres:
-            if not layer.built:
-                layer(embeddings, ops.zeros((1,), "int32"), training=False)
+        if self.centres is not None and not self.centres.built:
+            self.centres(embeddings, ops.zeros((1,), "int32"), training=False)
         self.built = True
 
     def build(self, input_shape):
@@ -196,8 +240,12 @@ class FaceModel(keras.Model):
 
     @property
     def decay_variables(self):
-        """The variables under coupled weight decay: trainable ``*kernel`` variables (conv and
-        dense kernels) and the head's class weights."""
+        """The variables under coupled weight decay, by ``decay_scope``: ``"kernels"``, the
+        trainable ``*kernel`` variables (conv and dense kernels) and the head's class weights;
+        ``"all_but_batchnorm"``, every trainable variable except batch-norm ``gamma``/``beta``."""
+        if self.decay_scope == "all_but_batchnorm":
+            batchnorm = _batchnorm_variables(self)
+            return [v for v in self.trainable_variables if id(v) not in batchnorm]
         head_kernel = getattr(self.head, "kernel", None)
         chosen = []
         for variable in self.trainable_variables:
@@ -217,13 +265,7 @@ class FaceModel(keras.Model):
                 "(e.g. tfface.eval.VerificationCallback) instead of compile(metrics=...)"
             )
         loss = _resolve_logits_loss(loss)
-        if self._partial_fc:
-            partial_fc_step.sgd_settings(optimizer if not isinstance(optimizer, str) else keras.optimizers.get(optimizer))
-            if not isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
-                raise ValueError(
-                    "A FaceModel with a PartialFC head trains with the (distributed) softmax "
-                    f"cross-entropy over the sampled classes; got loss={type(loss).__name__}"
-                )
+        self.head.check_training(keras.optimizers.get(optimizer), loss)
         super().compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile if jit_compile != "auto" else "auto",
                         **kwargs)
         self._jit_backbone = None
@@ -312,41 +354,40 @@ class FaceModel(keras.Model):
         step = optimizer.iterations
         learning_rate = ops.cast(optimizer.learning_rate, "float32")
         weights = self._weights_at(step)
-        replicas = _num_replicas()
-        if self._partial_fc:
-            share, aux_values, l2, correct = partial_fc_step.train_step(
-                self, images, labels, step, learning_rate, weights, replicas
-            )
-            self._loss_tracker.update_state(share * replicas, sample_weight=ops.shape(labels)[0])
-            self.accuracy_tracker.update_state(correct)
-            self._track_aux(aux_values, l2, ops.shape(labels)[0], replicas)
-            return self._logs(learning_rate)
+        replicas = replica.num_replicas()
 
-        # Keras' convention, which tfface's losses follow: a loss called under a strategy returns
-        # this replica's share of the global-batch value (per-sample means are divided by the
-        # number of replicas in Loss.__call__, batch-level losses divide themselves), so the
-        # gradients summed over replicas equal the single-device gradient on the global batch.
+        # Keras' convention, which tfface's losses and heads follow: a loss called under a
+        # strategy returns this replica's share of the global-batch value (per-sample means are
+        # divided by the number of replicas in Loss.__call__, batch-level losses divide
+        # themselves), so the gradients summed over replicas equal the single-device gradient.
         with tf.GradientTape() as tape:
             embeddings = ops.cast(self._train_forward(images), "float32")
-            logits = self.head(embeddings, labels, training=True)
-            share = ops.cast(self._logits_loss(labels, logits), "float32")
+            result = self.head.training_loss(embeddings, labels, self._logits_loss, step)
             extra, aux_values, l2 = self._auxiliary_terms(labels, embeddings, weights, replicas)
-            share = share + extra
+            share = ops.cast(result.loss, "float32") + extra
             objective = optimizer.scale_loss(share)
 
         variables = self.trainable_variables
-        gradients = tape.gradient(objective, variables)
-        optimizer.apply_gradients(zip(gradients, variables))
+        own = list(result.own_sources)
+        gradients = tape.gradient(objective, list(variables) + own)
+        optimizer.apply_gradients(zip(gradients[: len(variables)], variables))
+        if own:
+            # Undo the loss scale of mixed precision (1 without it): the head applies these itself.
+            unscale = 1.0 / ops.cast(optimizer.scale_loss(tf.constant(1.0)), "float32")
+            own_gradients = [None if g is None else g * unscale for g in gradients[len(variables):]]
+            self.head.apply_own_gradients(
+                result, own_gradients, learning_rate=learning_rate, optimizer=optimizer,
+                weight_decay=self.weight_decay,
+            )
 
-        # Centre updates after the losses read the centres (the losses use the values before
+        # Centre update after the losses read the centres (the losses use the values before
         # this step's update); no gradient flows through the update itself.
-        detached = ops.stop_gradient(embeddings)
-        for layer in self.class_centres:
-            layer(detached, labels, training=True)
+        if self.centres is not None:
+            self.centres(ops.stop_gradient(embeddings), labels, training=True)
 
         batch = ops.shape(labels)[0]
         self._loss_tracker.update_state(share * replicas, sample_weight=batch)
-        self.accuracy_tracker.update_state(labels, logits)
+        self.accuracy_tracker.update_state(result.correct)
         self._track_aux(aux_values, l2, batch, replicas)
         return self._logs(learning_rate)
 
@@ -389,7 +430,7 @@ class FaceModel(keras.Model):
                 logs[name] = ops.cast(value, "float32")
         if learning_rate is not None:
             logs["learning_rate"] = learning_rate
-        if _multi_worker():
+        if replica.multi_worker():
             # Keras reduces per-replica logs across workers with strategy.reduce(MEAN, axis=0),
             # which rejects scalars: give each value a batch axis of 1 (reduced back to a scalar).
             logs = {k: ops.reshape(ops.cast(v, "float32"), (1,)) for k, v in logs.items()}
@@ -399,9 +440,10 @@ class FaceModel(keras.Model):
         images, labels = self._unpack(data)
         embeddings = ops.cast(self.backbone(images, training=False), "float32")
         logits = self.head(embeddings, training=False)
-        loss = ops.cast(self._logits_loss(labels, logits), "float32") * _num_replicas()
+        loss = ops.cast(self._logits_loss(labels, logits), "float32") * replica.num_replicas()
         self._loss_tracker.update_state(loss, sample_weight=ops.shape(labels)[0])
-        self.accuracy_tracker.update_state(labels, logits)
+        predicted = ops.cast(ops.argmax(ops.cast(logits, "float32"), axis=-1), "int32")
+        self.accuracy_tracker.update_state(ops.cast(ops.equal(predicted, labels), "float32"))
         return {"loss": self._loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
 
     def predict_step(self, data):
@@ -425,27 +467,42 @@ class FaceModel(keras.Model):
             "backbone": keras.saving.serialize_keras_object(self.backbone),
             "head": keras.saving.serialize_keras_object(self.head),
             "aux_losses": aux,
+            "centres": None if self.centres is None else keras.saving.serialize_keras_object(self.centres),
             "weight_decay": self.weight_decay,
+            "decay_scope": self.decay_scope,
             "check_labels": self.check_labels,
         }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        """Restore the centres first, then hand that one layer to every auxiliary loss that
+        declares ``requires_centres`` (as its constructor argument ``centres``)."""
         config = dict(config)
         backbone = keras.saving.deserialize_keras_object(config.pop("backbone"), custom_objects=custom_objects)
         head = keras.saving.deserialize_keras_object(config.pop("head"), custom_objects=custom_objects)
+        centres = config.pop("centres", None)
+        if centres is not None:
+            centres = keras.saving.deserialize_keras_object(centres, custom_objects=custom_objects)
         aux = {}
-        shared = {}
         for name, entry in config.pop("aux_losses", {}).items():
-            loss = keras.saving.deserialize_keras_object(entry["loss"], custom_objects=custom_objects)
+            loss_config = entry["loss"]
+            if centres is not None and cls._loss_takes_centres(loss_config, custom_objects):
+                loss_config = {**loss_config, "config": {**loss_config["config"], "centres": centres}}
+            loss = keras.saving.deserialize_keras_object(loss_config, custom_objects=custom_objects)
             weight = entry["weight"]
             if isinstance(weight, dict) and "class_name" in weight:
                 weight = keras.saving.deserialize_keras_object(weight, custom_objects=custom_objects)
-            # Losses that shared one ClassCentres layer were serialised separately: share again.
-            layer = getattr(loss, "centres", None)
-            if layer is not None:
-                loss.centres = shared.setdefault(layer.name, layer)
             aux[name] = (loss, weight)
         if "dtype" in config and isinstance(config["dtype"], dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(backbone=backbone, head=head, aux_losses=aux, **config)
+        return cls(backbone=backbone, head=head, aux_losses=aux, centres=centres, **config)
+
+    @staticmethod
+    def _loss_takes_centres(loss_config, custom_objects):
+        if not isinstance(loss_config, dict):
+            return False
+        name = loss_config.get("registered_name") or loss_config.get("class_name")
+        target = keras.saving.get_registered_object(name, custom_objects=custom_objects)
+        # A loss whose saved config describes its own centres layer (written before losses
+        # declared requires_centres) takes the model's layer in its place.
+        return _requires_centres(target) or "centres" in loss_config.get("config", {})
