@@ -49,7 +49,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.ops import resource_variable_ops
 
-from tfface import replica
+from tfface import registry, replica
 from tfface.heads import margins
 from tfface.heads import partial_fc_ops as ops_
 from tfface.heads.base import HeadLoss, MarginHead, TrainingHead
@@ -101,6 +101,7 @@ def sgd_settings(optimizer):
 
 
 @keras.saving.register_keras_serializable(package="tfface")
+@registry.register("head_wrapper", "partial_fc", inject=("head",))
 class PartialFC(TrainingHead, keras.layers.Layer):
     """Shard a margin head's class centres across replicas and sample a fraction of them.
 
