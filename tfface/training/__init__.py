@@ -1,7 +1,8 @@
 """tfface.training: ``FaceModel`` for ``model.fit``, schedules, recipes, distribution, resume.
 
+    centres = tfface.layers.ClassCentres(num_classes)
     model = tfface.FaceModel(backbone, head, aux_losses={"centre": (CentreLoss(centres), 5e-5)},
-                             weight_decay=5e-4)
+                             centres=centres, weight_decay=5e-4)
     model.compile(optimizer=keras.optimizers.SGD(StepDecay(0.1, [28, 38, 46], steps_per_epoch=S)),
                   loss=tfface.losses.HardMining())
     model.fit(ds, epochs=50)
