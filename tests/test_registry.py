@@ -150,9 +150,12 @@ def test_resolved_args(widget):
     registry.register(widget, inject=("teeth",))(Gear)
     registry.register(widget, "rod")(Axle)
     resolved = registry.resolved_args(widget, Component("gear", {"shape": "square"}))
-    # every plain default filled in, in signature order; injected teeth left out
-    assert resolved == Component("gear", {"size": 2.0, "shape": "square", "tool": None, "name": None})
-    assert list(resolved.args) == ["size", "shape", "tool", "name"]
+    # every plain default filled in, in signature order; injected teeth left out (the Keras-style
+    # "name" argument is left out of the comparison: see the xfail test below)
+    args = {k: v for k, v in resolved.args.items() if k != "name"}
+    assert resolved.name == "gear"
+    assert args == {"size": 2.0, "shape": "square", "tool": None}
+    assert list(args) == ["size", "shape", "tool"]
     # a default that is not plain data (an object) is left out
     assert registry.resolved_args(widget, "rod") == Component("rod", {"length": 1.0})
     # alias in, registered name out
@@ -182,12 +185,14 @@ def test_component_value():
 
 @pytest.mark.xfail(
     strict=True,
-    reason="registry.py: the flat form {'name': component, **args} cannot hold an argument called "
-    "'name' (every Keras layer and loss has one); to_dict() lets it replace the component's name",
+    reason="registry.py: resolved_args fills in a Keras 'name' default, which the flat form "
+    "{'name': component, **args} writes over the component's name (CentreLoss resolves to "
+    "{'name': 'centre_loss', ...}, not a registered loss)",
 )
-def test_an_argument_called_name_survives_the_flat_form():
-    c = Component("gear", {"name": "left_gear"})
-    assert Component.from_dict(c.to_dict()) == c
+def test_the_resolved_flat_form_keeps_the_component_name(widget):
+    registry.register(widget, inject=("teeth",))(Gear)
+    resolved = registry.resolved_args(widget, Component("gear", {"size": 3.0}))
+    assert Component.from_dict(resolved.to_dict()).name == "gear"
 
 
 def test_importing_the_registry_loads_nothing():
