@@ -8,7 +8,7 @@ Every function here is a transcription of one paper formula; the classes in
 * All maths is done in float32 (inputs under ``mixed_float16`` are cast up), because squared
   distances of un-normalised 512-d features (MML's margin is 280) lose too much in float16.
 * Nothing here gathers across replicas: the classes pass the global batch when they run under
-  ``tf.distribute`` (see ``tfface.layers.replica``).
+  ``tf.distribute`` (see ``tfface.replica``, the one module of cross-replica helpers).
 
 Shapes are static-friendly (no ``tf.unique``): class-level quantities are computed per sample
 through the ``(B, B)`` same-class matrix, so the functions also compile under XLA.
