@@ -145,6 +145,10 @@ class Entry:
         return params
 
     def accepts_any(self):
+        # A class's **kwargs go to its Keras base, which takes only BASE_KWARGS: a misspelt
+        # argument must still fail here, naming the dotted key.
+        if isinstance(self.target, type):
+            return False
         sig = self._signature()
         return sig is None or any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
 

@@ -1,7 +1,8 @@
 """Shared test harness for tfface layers, heads and losses.
 
-Modelled on keras-hub's ``run_layer_test``: every head and loss in the package is put through the
-same checks, so a new one is covered by a single call:
+Modelled on keras-hub's ``run_layer_test``: every head, loss, centre layer and backbone in the
+package is put through the same checks, so a new one is covered by a single call (and, through
+``tests/components.py``, by a single row of the shared component table):
 
 * ``get_config``/``from_config`` round trip, and every constructor argument present in the config
   (compared with ``inspect.signature``);
@@ -87,10 +88,14 @@ def constructor_arguments(cls):
     ]
 
 
-def assert_config_complete(obj, exclude=()):
-    """Every constructor argument of ``type(obj)`` is returned by ``get_config()``."""
+def assert_config_complete(obj, exclude=(), arguments=None):
+    """Every constructor argument of ``type(obj)`` (or the names in ``arguments``: the registered
+    arguments of a builder function that returns a Keras object) is returned by
+    ``get_config()``."""
     config = obj.get_config()
-    missing = [a for a in constructor_arguments(type(obj)) if a not in config and a not in exclude]
+    if arguments is None:
+        arguments = constructor_arguments(type(obj))
+    missing = [a for a in arguments if a not in config and a not in exclude]
     assert not missing, f"{type(obj).__name__}.get_config() lacks constructor arguments {missing}"
     return config
 
@@ -223,15 +228,18 @@ def run_head_test(cls, init_kwargs, embedding_dim=8, batch_size=6, mixed_precisi
 # losses
 
 
-def run_loss_test(loss, y_true, y_pred, expect_scalar=True, fit=True, reload_same_value=True):
+def run_loss_test(
+    loss, y_true, y_pred, expect_scalar=True, fit=True, reload_same_value=True, arguments=None
+):
     """Shared checks on a ``keras.losses.Loss``: config complete and round-trips, and the loss
     evaluates to a finite value on ``(y_true, y_pred)``. With ``fit`` (default), also: one
     ``model.fit`` step of a small Dense model producing ``y_pred``'s shape, compiled with the
     loss, changes the weights with a finite loss; the compiled model survives a ``.keras`` save
     and reload (the same loss value from ``evaluate`` unless ``reload_same_value=False``: a loss
     that reads state of another layer, such as ``CentreLoss``, is re-attached to a fresh one);
-    and a ``mixed_float16`` fit step stays finite. Returns the value as numpy."""
-    assert_config_complete(loss)
+    and a ``mixed_float16`` fit step stays finite. ``arguments``: the constructor arguments the
+    config must hold (default: those of ``type(loss)``). Returns the value as numpy."""
+    assert_config_complete(loss, arguments=arguments)
     assert_config_roundtrip(loss)
     value = np.asarray(loss(y_true, y_pred))
     if expect_scalar:
@@ -273,3 +281,104 @@ def _loss_fit_checks(loss, y_true, y_pred, reload_same_value):
     with dtype_policy("mixed_float16"):
         history = compiled().fit(features, y_true, batch_size=len(features), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0]), f"{name}: mixed_float16 fit gave {history.history}"
+
+
+# ---------------------------------------------------------------------------------------------
+# class centres
+
+
+def run_centres_test(make, num_classes, embedding_dim=3, batch_size=7):
+    """Shared checks on a centre layer built by ``make()`` (e.g. ``ClassCentres``): config
+    complete and round-trips; a training call moves the centres of the batch's classes only and
+    returns the centres before the move; the state survives a ``.keras`` save and reload; the
+    weight is non-trainable; under ``mixed_float16`` the centres and outputs stay float32."""
+    import keras
+
+    layer = make()
+    assert_config_complete(layer)
+    assert_config_roundtrip(layer)
+    emb, labels = head_batch(embedding_dim, num_classes, batch_size, seed=3)
+    emb_in = keras.Input((embedding_dim,), name="embeddings")
+    lab_in = keras.Input((), dtype="int32", name="labels")
+    model = keras.Model([emb_in, lab_in], layer(emb_in, lab_in), name="centres_model")
+    start = np.random.default_rng(4).normal(size=(num_classes, embedding_dim)).astype("float32")
+    layer.centres.assign(start)
+    assert not layer.centres.trainable and layer.trainable_weights == []
+
+    before = np.asarray(layer(emb, labels, training=True))
+    np.testing.assert_allclose(before, start[labels], rtol=1e-6)
+    moved = ~np.all(np.isclose(np.asarray(layer.centres), start), axis=1)
+    assert set(np.flatnonzero(moved)) <= set(labels.tolist()), "a class absent from the batch moved"
+    assert moved.any(), "a training call left every centre unchanged"
+
+    restored = assert_keras_roundtrip(model, [emb, labels])
+    np.testing.assert_array_equal(
+        np.asarray(restored.get_layer(layer.name).centres), np.asarray(layer.centres)
+    )
+
+    with dtype_policy("mixed_float16"):
+        mixed = make()
+        out = mixed(emb.astype("float16"), labels, training=True)
+    assert mixed.centres.dtype == "float32" and out.dtype == "float32"
+    assert np.all(np.isfinite(np.asarray(mixed.centres)))
+    return layer
+
+
+# ---------------------------------------------------------------------------------------------
+# backbones
+
+
+def run_backbone_test(make, input_shape, batch_size=4):
+    """Shared checks on a backbone built by ``make()`` at a small ``input_shape``: the pixel
+    normalisation ``(x − 127.5)/128`` is the model's first layer; float32 finite embeddings,
+    computed per sample in inference mode; one ``fit`` step (through a ``NormFace`` head) moves
+    every trainable weight and keeps a frozen batch-norm scale at 1; ``.keras`` save and reload;
+    a ``mixed_float16`` build still returns float32 embeddings."""
+    import keras
+
+    from tfface.backbones import FrozenScaleBatchNormalization
+    from tfface.heads import NormFace
+
+    x = np.random.default_rng(0).uniform(0, 255, (batch_size,) + tuple(input_shape)).astype("float32")
+    model = make()
+    dim = model.output.shape[-1]
+
+    normalise = keras.Model(model.input, model.layers[1].output)
+    np.testing.assert_allclose(normalise(x), (x - 127.5) / 128.0, rtol=0, atol=1e-6)
+
+    y = np.asarray(model(x, training=False))
+    assert y.shape == (batch_size, dim) and y.dtype == np.float32
+    assert np.all(np.isfinite(y))
+    # Samples are embedded independently in inference mode.
+    np.testing.assert_allclose(model(x[:1], training=False), y[:1], rtol=1e-4, atol=1e-4)
+
+    num_classes = 3
+    labels = (np.arange(batch_size) % num_classes).astype("int32")
+    images_in = keras.Input(tuple(input_shape), name="images")
+    labels_in = keras.Input((), dtype="int32", name="labels")
+    head = NormFace(num_classes, scale=16.0)
+    trainer = keras.Model([images_in, labels_in], head(model(images_in), labels_in))
+    trainer.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        # One step: tracing the train function costs far more than running it eagerly.
+        run_eagerly=True,
+    )
+    before = [np.array(w) for w in model.trainable_weights]
+    history = trainer.fit([x, labels], labels, batch_size=batch_size, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    changed = [not np.array_equal(b, np.array(w)) for b, w in zip(before, model.trainable_weights)]
+    assert all(changed), [w.path for w, c in zip(model.trainable_weights, changed) if not c]
+    # A frozen batch-norm scale (IResNet's last BN) stays exactly 1.
+    for layer in model.layers:
+        if isinstance(layer, FrozenScaleBatchNormalization):
+            np.testing.assert_array_equal(layer.gamma, np.ones(layer.gamma.shape))
+
+    assert_keras_roundtrip(model, x, atol=1e-5)
+
+    with dtype_policy("mixed_float16"):
+        mixed = make()
+    out = mixed(x, training=True)
+    assert out.dtype == "float32"
+    assert np.all(np.isfinite(np.asarray(out)))
+    return model

@@ -1,10 +1,10 @@
 """Parametrised checks over every registered backbone, plus the architecture details the papers
 fix (parameter counts, stage shapes, layer settings).
 
-Big models are built once at their native size (``_native``) and only counted/inspected; the
-forward pass, ``mixed_float16``, a ``fit`` step and the ``.keras`` round trip run at a small input
-on one representative per builder module (the first registered: ``iresnet18`` stands for the
-IResNet family, whose deeper variants differ only in the depths tuple).
+Big models are built once at their native size (``_native``, through ``registry.build`` exactly
+as the recipe builder calls it) and only counted/inspected; the forward pass, ``mixed_float16``, a
+``fit`` step and the ``.keras`` round trip run at a small input from the shared component table
+(``tests/components.py``, ``tests/test_components.py``).
 """
 import functools
 
@@ -12,10 +12,8 @@ import keras
 import numpy as np
 import pytest
 
-from tfface import backbones
-from tfface.heads import NormFace
-from tfface.backbones import registry
-from tfface.testing import assert_keras_roundtrip, dtype_policy
+from tfface import backbones, registry
+from tfface.registry import Component
 
 # Independent figures: facenet's Inception-ResNet-v1 and insightface's IResNets as quoted in
 # issue 4 (count_params() includes batch-norm moving statistics), the others from the analytic
@@ -74,19 +72,10 @@ EXPECTED_PARAMS[("tiny", 64)] = tiny_count(64)
 
 @functools.lru_cache(maxsize=None)
 def _native(name, embedding_size=None):
-    return backbones.get(name, embedding_size=embedding_size)
-
-
-def _representatives():
-    first = {}
-    for name, s in registry._REGISTRY.items():
-        first.setdefault(s.builder.__module__, name)
-    return sorted(first.values())
-
-
-def _small_shape(name):
-    side = backbones.spec(name).min_input_size
-    return (side, side, 3)
+    # No embedding_size: the registered default must come out (512, or 64 for tiny).
+    args = {} if embedding_size is None else {"embedding_size": embedding_size}
+    input_shape = backbones.spec(name).input_shape
+    return registry.build("backbone", Component(name, args), input_shape=input_shape)
 
 
 def _images(shape, batch=4, seed=0):
@@ -124,66 +113,6 @@ def test_other_embedding_sizes(name, d):
     model = backbones.get(name, embedding_size=d)
     assert tuple(model.output.shape) == (None, d)
     assert model.count_params() == EXPECTED_PARAMS[(name, d)]
-
-
-# ---------------------------------------------------------------------------------------------
-# one representative per family, small input, run
-
-
-# Graph construction in Keras costs roughly per layer; these two (≈550 and ≈400 layers) take
-# minutes to build, run, save and reload on a shared CPU, so they run with ``-m slow`` only.
-# Their native builds, counts and structures are checked in the default run above and below.
-HEAVY = {"attentionnet_irse", "inception_resnet_v1"}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in _representatives()],
-)
-def test_forward_fit_roundtrip(name):
-    shape = _small_shape(name)
-    x = _images(shape)
-    model = backbones.get(name, input_shape=shape, embedding_size=16)
-
-    # (x − 127.5)/128 inside the model.
-    normalise = keras.Model(model.input, model.layers[1].output)
-    np.testing.assert_allclose(normalise(x), (x - 127.5) / 128.0, rtol=0, atol=1e-6)
-
-    y = np.asarray(model(x, training=False))
-    assert y.shape == (4, 16) and y.dtype == np.float32
-    assert np.all(np.isfinite(y))
-    # Samples are embedded independently in inference mode.
-    np.testing.assert_allclose(model(x[:1], training=False), y[:1], rtol=1e-4, atol=1e-4)
-
-    num_classes = 3
-    labels = np.array([0, 1, 2, 1], dtype="int32")
-    images_in = keras.Input(shape, name="images")
-    labels_in = keras.Input((), dtype="int32", name="labels")
-    head = NormFace(num_classes, scale=16.0)
-    trainer = keras.Model([images_in, labels_in], head(model(images_in), labels_in))
-    trainer.compile(
-        optimizer=keras.optimizers.SGD(0.1),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        # One step: tracing the train function costs far more than running it eagerly.
-        run_eagerly=True,
-    )
-    before = [np.array(w) for w in model.trainable_weights]
-    history = trainer.fit([x, labels], labels, batch_size=4, epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
-    changed = [not np.array_equal(b, np.array(w)) for b, w in zip(before, model.trainable_weights)]
-    assert all(changed), [w.path for w, c in zip(model.trainable_weights, changed) if not c]
-    # A frozen batch-norm scale (IResNet's last BN) stays exactly 1.
-    for layer in model.layers:
-        if isinstance(layer, backbones.FrozenScaleBatchNormalization):
-            np.testing.assert_array_equal(layer.gamma, np.ones(layer.gamma.shape))
-
-    assert_keras_roundtrip(model, x, atol=1e-5)
-
-    with dtype_policy("mixed_float16"):
-        mixed = backbones.get(name, input_shape=shape, embedding_size=16)
-    out = mixed(x, training=True)
-    assert out.dtype == "float32"
-    assert np.all(np.isfinite(np.asarray(out)))
 
 
 # ---------------------------------------------------------------------------------------------

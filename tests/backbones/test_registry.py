@@ -1,10 +1,12 @@
-"""The backbone registry: names, errors, and that one decorated builder is all a new backbone
-needs."""
+"""Backbones in the shared registry: names, errors, defaults, and that one decorated builder is
+all a new backbone needs."""
+import inspect
+
 import keras
 import pytest
 
-from tfface import backbones
-from tfface.backbones import registry
+from tfface import backbones, registry
+from tfface.registry import Component
 
 PAPER_BACKBONES = {
     "inception_resnet_v1",
@@ -32,13 +34,23 @@ def test_unknown_name_lists_known_ones():
 
 def test_duplicate_registration_is_an_error():
     with pytest.raises(ValueError, match="'tiny' is already registered"):
-        backbones.register("tiny", input_shape=(32, 32, 3))(lambda **kw: None)
+        registry.register("backbone", "tiny", inject=("input_shape",), input_shape=(32, 32, 3))(
+            lambda **kw: None
+        )
 
 
 def test_new_backbone_is_one_decorated_builder(monkeypatch):
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    backbones.names()  # load the real ones before taking a copy
+    monkeypatch.setitem(registry._REGISTRY, "backbone", dict(registry._REGISTRY["backbone"]))
 
-    @backbones.register("flat_test", input_shape=(8, 8, 3), embedding_size=5, min_input_size=8)
+    @registry.register(
+        "backbone",
+        "flat_test",
+        inject=("input_shape",),
+        input_shape=(8, 8, 3),
+        embedding_size=5,
+        min_input_size=8,
+    )
     def flat(input_shape=(8, 8, 3), embedding_size=5, scale=1.0):
         x = keras.Input(input_shape)
         y = keras.layers.Dense(embedding_size)(keras.layers.Flatten()(x))
@@ -51,6 +63,35 @@ def test_new_backbone_is_one_decorated_builder(monkeypatch):
     assert tuple(model.output.shape) == (None, 5)
     assert tuple(backbones.get("flat_test", (4, 4, 3), 7).output.shape) == (None, 7)
     assert backbones.spec("flat_test").embedding_size == 5
+    built = registry.build("backbone", Component("flat_test", {}), input_shape=(8, 8, 3))
+    assert tuple(built.output.shape) == (None, 5)
+
+
+@pytest.mark.parametrize("name", backbones.names())
+def test_registered_defaults_match_the_builder(name):
+    """``registry.build("backbone", Component(name, {}), input_shape=...)`` (what the recipe
+    builder calls) gives the registered default embedding size: the builder's own default is the
+    entry's ``meta["embedding_size"]``, and its default input shape the native one."""
+    entry = registry.entry("backbone", name)
+    assert entry.inject == ("input_shape",)
+    params = inspect.signature(entry.target).parameters
+    assert params["embedding_size"].default == entry.meta["embedding_size"]
+    assert tuple(params["input_shape"].default) == tuple(entry.meta["input_shape"])
+    assert entry.meta["min_input_size"] <= min(entry.meta["input_shape"][:2])
+    resolved = registry.resolved_args("backbone", Component(name, {}))
+    assert resolved.args["embedding_size"] == entry.meta["embedding_size"]
+    assert "input_shape" not in resolved.args
+
+
+def test_build_without_embedding_size_gives_the_default():
+    tiny = registry.build("backbone", Component("tiny", {}), input_shape=(32, 32, 3))
+    assert tuple(tiny.output.shape) == (None, 64)
+    tiny = registry.build("backbone", Component("tiny", {"embedding_size": 8}), input_shape=(40, 40, 3))
+    assert tuple(tiny.input.shape) == (None, 40, 40, 3) and tuple(tiny.output.shape) == (None, 8)
+    with pytest.raises(ValueError, match=r"backbone\.input_shape: set by the builder"):
+        registry.build(
+            "backbone", Component("tiny", {"input_shape": (32, 32, 3)}), input_shape=(32, 32, 3)
+        )
 
 
 @pytest.mark.parametrize(

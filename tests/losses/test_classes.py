@@ -1,7 +1,10 @@
-"""The loss classes: shared harness, reduction, wiring to the pure functions, ``model.fit``.
+"""The loss classes: reduction, wiring to the pure functions, ``model.fit``.
 
 The formulas themselves are checked against numpy in test_functional.py; here the reference is
 the numpy mean/sum of the per-sample formula, or the functional value for batch-level losses.
+The shared harness' fit, ``.keras`` and ``mixed_float16`` steps run once per registered loss in
+tests/test_components.py (its table is tests/components.py); here each configuration goes
+through the harness' config checks (``fit=False``).
 """
 
 import math
@@ -53,11 +56,11 @@ def data():
 def test_hard_mining(data):
     logits, _, labels, _ = data
     loss = HardMining()
-    value = testing.run_loss_test(loss, labels, logits)
+    value = testing.run_loss_test(loss, labels, logits, fit=False)
     np.testing.assert_allclose(value, np_hm(np_ce(labels, logits)).mean(), rtol=1e-5)
 
     eq2 = HardMining(form="eq2", alpha=1.0, beta=2.0, A=5.0, B=0.5)
-    value = testing.run_loss_test(eq2, labels, logits)
+    value = testing.run_loss_test(eq2, labels, logits, fit=False)
     ce = np_ce(labels, logits)
     np.testing.assert_allclose(
         value, (ce / (1 + np.exp(-5.0 * (2.0 * ce - 0.5)))).mean(), rtol=1e-5
@@ -65,7 +68,7 @@ def test_hard_mining(data):
 
     # any per-sample base, serialised with the loss
     over_focal = HardMining(base=Focal(gamma=1.0))
-    value = testing.run_loss_test(over_focal, labels, logits)
+    value = testing.run_loss_test(over_focal, labels, logits, fit=False)
     # numpy: focal with γ=1, then Algorithm 1 on it.
     p_true = np.exp(-np_ce(labels, logits))
     np_focal_1 = -(1.0 - p_true) * np.log(p_true)
@@ -87,7 +90,7 @@ def test_focal_and_ohem(data):
     focal = Focal(gamma=2.0)
     p = np.exp(-np_ce(labels, logits))
     np.testing.assert_allclose(
-        testing.run_loss_test(focal, labels, logits),
+        testing.run_loss_test(focal, labels, logits, fit=False),
         np.mean(-((1 - p) ** 2) * np.log(p)),
         rtol=1e-5,
     )
@@ -95,7 +98,7 @@ def test_focal_and_ohem(data):
     ce = np_ce(labels, logits)
     k = math.ceil(0.6 * B)
     np.testing.assert_allclose(
-        testing.run_loss_test(ohem, labels, logits), np.sort(ce)[::-1][:k].mean(), rtol=1e-5
+        testing.run_loss_test(ohem, labels, logits, fit=False), np.sort(ce)[::-1][:k].mean(), rtol=1e-5
     )
     with pytest.raises(ValueError, match="keep_ratio"):
         OHEM(keep_ratio=1.5)
@@ -107,7 +110,7 @@ def test_centre_loss(data):
     per_sample = 0.5 * np.sum((emb - c[labels]) ** 2, axis=1)
     loss = CentreLoss(centres)
     np.testing.assert_allclose(
-        testing.run_loss_test(loss, labels, emb, reload_same_value=False), per_sample.mean(), rtol=1e-5
+        testing.run_loss_test(loss, labels, emb, fit=False), per_sample.mean(), rtol=1e-5
     )
     # the paper's Eq. 2 is a sum over the batch
     np.testing.assert_allclose(
@@ -122,10 +125,74 @@ def test_centre_loss(data):
         CentreLoss(keras.layers.Dense(3))
 
 
+def np_mml_centre_loss(centres, features, labels):
+    """MML paper eq. 2, transcribed: L_C = 1/2 · Σ_{i=1..m} ‖f_i − c_{y_i}‖² (a sum over the
+    batch, no division by m or D), in float64 with explicit loops."""
+    total = 0.0
+    for i in range(len(features)):
+        total += 0.5 * sum(
+            (float(features[i][d]) - float(centres[labels[i]][d])) ** 2
+            for d in range(len(features[i]))
+        )
+    return total
+
+
+def test_centre_loss_sum_is_mml_eq_2(data):
+    _, emb, labels, centres = data
+    c = np.asarray(centres.centres, np.float64)
+    loss = CentreLoss(centres, reduction="sum")
+    assert loss.get_config()["reduction"] == "sum"
+    f = tf.constant(emb)
+    with tf.GradientTape() as tape:
+        tape.watch(f)
+        value = loss(labels, f)
+    np.testing.assert_allclose(float(value), np_mml_centre_loss(c, emb, labels), rtol=1e-6)
+    # ∂L_C/∂f_i = f_i − c_{y_i} (the centres carry no gradient)
+    np.testing.assert_allclose(tape.gradient(value, f), emb - c[labels], rtol=1e-5, atol=1e-6)
+    # the default reduction is the batch mean: B times smaller
+    np.testing.assert_allclose(
+        float(CentreLoss(centres)(labels, emb)), np_mml_centre_loss(c, emb, labels) / B, rtol=1e-6
+    )
+    # the recipe form: the registered component with the reduction as a plain argument
+    from tfface import registry
+
+    built = registry.build("loss", {"name": "centre", "reduction": "sum"}, centres=centres)
+    np.testing.assert_allclose(float(built(labels, emb)), float(value), rtol=1e-7)
+    assert registry.resolved_args("loss", {"name": "centre"}).args["reduction"] == (
+        "sum_over_batch_size"
+    )
+
+
+def test_base_loss_from_the_registry(data):
+    logits, _, labels, _ = data
+    from tfface import registry
+
+    p_true = np.exp(-np_ce(labels, logits))
+    for base in ("focal", {"name": "focal", "gamma": 1.0}, registry.Component("focal", {"gamma": 1.0})):
+        loss = HardMining(base=base)
+        assert isinstance(loss.base, Focal)
+        gamma = 2.0 if base == "focal" else 1.0
+        expected = -((1.0 - p_true) ** gamma) * np.log(p_true)
+        np.testing.assert_allclose(loss(labels, logits), np_hm(expected).mean(), rtol=1e-5)
+        restored = HardMining.from_config(loss.get_config())
+        assert isinstance(restored.base, Focal) and restored.base.gamma == gamma
+    np.testing.assert_allclose(
+        OHEM(keep_ratio=1.0, base="focal")(labels, logits).numpy(),
+        np.mean(-((1.0 - p_true) ** 2) * np.log(p_true)),
+        rtol=1e-5,
+    )
+    # the default base is the registered cross_entropy
+    assert HardMining().base.get_config()["from_logits"] is True
+    with pytest.raises(registry.RegistryError, match=r"base: 'centre' is not a per-sample loss"):
+        HardMining(base="centre")
+    with pytest.raises(registry.RegistryError, match=r"base\.gama: loss 'focal' has no argument"):
+        HardMining(base={"name": "focal", "gama": 1.0})
+
+
 def test_minimum_margin_loss(data):
     _, emb, labels, centres = data
     loss = MinimumMarginLoss(centres, margin=40.0)
-    value = testing.run_loss_test(loss, labels, emb, reload_same_value=False)
+    value = testing.run_loss_test(loss, labels, emb, fit=False)
     expected = F.minimum_margin_loss(np.asarray(centres.centres), emb, labels, 0.5, 40.0)
     assert float(expected) > 0
     np.testing.assert_allclose(value, expected, rtol=1e-6)
@@ -137,13 +204,13 @@ def test_range_and_marginal(data):
     _, emb, labels, _ = data
     rng_loss = RangeLoss(k=2, margin=100.0, alpha=0.5, beta=2.0)
     np.testing.assert_allclose(
-        testing.run_loss_test(rng_loss, labels, emb),
+        testing.run_loss_test(rng_loss, labels, emb, fit=False),
         F.range_loss(emb, labels, 2, 100.0, 0.5, 2.0),
         rtol=1e-6,
     )
     marginal = MarginalLoss(threshold=1.1, error_margin=0.2)
     np.testing.assert_allclose(
-        testing.run_loss_test(marginal, labels, emb),
+        testing.run_loss_test(marginal, labels, emb, fit=False),
         F.marginal_loss(emb, labels, 1.1, 0.2),
         rtol=1e-6,
     )

@@ -1,12 +1,14 @@
-"""tfface.backbones: face-embedding backbones behind a small registry.
+"""tfface.backbones: face-embedding backbones, registered in ``tfface.registry`` (kind
+``"backbone"``, ``inject=("input_shape",)``).
 
 ``get(name, input_shape=None, embedding_size=None, **kwargs)`` builds a ``keras.Model`` from
 float pixels in [0, 255] ``(B, H, W, 3)`` to float32 embeddings ``(B, D)`` (the normalisation
 ``(x − 127.5)/128`` is a layer inside the model); ``names()`` lists what is registered:
 ``attentionnet_irse``, ``inception_resnet_v1``, ``iresnet18/34/50/100``, ``mobilefacenet``,
-``tiny``. Importing the builders' modules registers them (no other side effects).
+``tiny``; ``spec(name)`` their native input shape, default embedding size and smallest input.
+Importing the builders' modules registers them (no other side effects).
 """
-from tfface.backbones.registry import BackboneSpec, get, names, register, spec
+from tfface.backbones.registry import BackboneSpec, get, names, spec
 from tfface.backbones.common import FrozenScaleBatchNormalization
 from tfface.backbones.attentionnet_irse import attentionnet_irse
 from tfface.backbones.inception_resnet_v1 import inception_resnet_v1
@@ -27,7 +29,6 @@ __all__ = [
     "iresnet100",
     "mobilefacenet",
     "names",
-    "register",
     "spec",
     "tiny",
 ]

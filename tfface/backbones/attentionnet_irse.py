@@ -35,8 +35,8 @@ statistics; 84,156,368 trainable) — the 7·7·2048 × 512 FC alone holds 51.4M
 """
 import keras
 
+from tfface import registry
 from tfface.backbones import common
-from tfface.backbones.registry import register
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
@@ -130,7 +130,14 @@ class _Builder:
         return self.unit(out, channels, f"{name}_last")
 
 
-@register("attentionnet_irse", input_shape=(112, 112, 3), embedding_size=512, min_input_size=16)
+@registry.register(
+    "backbone",
+    "attentionnet_irse",
+    inject=("input_shape",),
+    input_shape=(112, 112, 3),
+    embedding_size=512,
+    min_input_size=16,
+)
 def attentionnet_irse(input_shape=(112, 112, 3), embedding_size=512, dropout=0.0, sync_bn=False):
     """AttentionNet-IRSE with stage depths [1, 1, 1] (see the module docstring).
 

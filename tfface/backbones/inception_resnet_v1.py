@@ -28,8 +28,8 @@ batch-norm moving statistics): 23,497,424 at D=512, 22,808,144 at D=128 — face
 """
 import keras
 
+from tfface import registry
 from tfface.backbones import common
-from tfface.backbones.registry import register
 
 BN_MOMENTUM = 0.995
 BN_EPSILON = 1e-3
@@ -108,8 +108,10 @@ class _Builder:
         return keras.layers.Concatenate(name=f"{name}_concat")([b0, b1, b2, b3])
 
 
-@register(
+@registry.register(
+    "backbone",
     "inception_resnet_v1",
+    inject=("input_shape",),
     input_shape=(160, 160, 3),
     embedding_size=512,
     min_input_size=MIN_INPUT_SIZE,

@@ -20,8 +20,8 @@ r100 65,225,792 — insightface's parameters plus buffers exactly.
 """
 import keras
 
+from tfface import registry
 from tfface.backbones import common
-from tfface.backbones.registry import register
 
 BN_MOMENTUM = 0.9  # PyTorch momentum 0.1: running = 0.9·running + 0.1·batch
 BN_EPSILON = 1e-5
@@ -114,9 +114,14 @@ def _make(variant):
         f"{variant}: IResNet with stage depths {list(depths)}; arguments as in "
         ":func:`build_iresnet` (input 112×112, 512-d by default)."
     )
-    return register(variant, input_shape=(112, 112, 3), embedding_size=512, min_input_size=16)(
-        builder
-    )
+    return registry.register(
+        "backbone",
+        variant,
+        inject=("input_shape",),
+        input_shape=(112, 112, 3),
+        embedding_size=512,
+        min_input_size=16,
+    )(builder)
 
 
 iresnet18 = _make("iresnet18")

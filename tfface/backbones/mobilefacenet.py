@@ -32,8 +32,8 @@ trainable (the paper reports "0.99M" parameters), and 1,220,864 at D=512 (1,200,
 """
 import keras
 
+from tfface import registry
 from tfface.backbones import common
-from tfface.backbones.registry import register
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
@@ -82,7 +82,14 @@ def _bottleneck(x, t, c, strides, name, sync):
     return y
 
 
-@register("mobilefacenet", input_shape=(112, 112, 3), embedding_size=512, min_input_size=16)
+@registry.register(
+    "backbone",
+    "mobilefacenet",
+    inject=("input_shape",),
+    input_shape=(112, 112, 3),
+    embedding_size=512,
+    min_input_size=16,
+)
 def mobilefacenet(input_shape=(112, 112, 3), embedding_size=512, sync_bn=False):
     """MobileFaceNet (see the module docstring).
 

@@ -1,12 +1,21 @@
-"""The backbone registry: a backbone is one builder function decorated with :func:`register`.
+"""Views of the backbones in the shared registry (:mod:`tfface.registry`, kind ``"backbone"``).
 
-A builder takes ``input_shape`` and ``embedding_size`` (plus its own keyword arguments) and
-returns a ``keras.Model`` from float pixels in [0, 255] ``(B, H, W, 3)`` to float32 embeddings
-``(B, D)``. The registry records the backbone's native input shape and default embedding size so
-that ``get(name)`` builds the paper's configuration, and the parametrised tests pick up a newly
-registered backbone without new test code.
+A backbone is one builder function registered there::
+
+    @registry.register("backbone", "tiny", inject=("input_shape",),
+                       input_shape=(32, 32, 3), embedding_size=64, min_input_size=32)
+    def tiny(input_shape=(32, 32, 3), embedding_size=64, sync_bn=False): ...
+
+The builder takes ``input_shape`` (provided by whoever builds it, never a recipe argument) and
+``embedding_size`` (plus its own keyword arguments) and returns a ``keras.Model`` from float
+pixels in [0, 255] ``(B, H, W, 3)`` to float32 embeddings ``(B, D)``. The entry's ``meta``
+records the native ``input_shape``, the default ``embedding_size`` (the same as the builder's
+own default, so ``registry.build`` without ``embedding_size`` gives it) and ``min_input_size``.
+This module only reads the shared registry: :func:`names`, :func:`spec` and :func:`get`.
 """
 import dataclasses
+
+from tfface import registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,53 +33,26 @@ class BackboneSpec:
     min_input_size: int
 
 
-_REGISTRY = {}
-
-
-def register(name, *, input_shape, embedding_size=512, min_input_size=32):
-    """Decorator registering ``builder(input_shape=..., embedding_size=..., **kwargs)``.
-
-    Registering a name twice is an error (two modules silently shadowing each other would make
-    ``get`` depend on import order).
-    """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"backbone name must be a non-empty string, got {name!r}")
-
-    def decorator(builder):
-        if name in _REGISTRY:
-            raise ValueError(
-                f"backbone {name!r} is already registered (by "
-                f"{_REGISTRY[name].builder.__module__}.{_REGISTRY[name].builder.__name__})"
-            )
-        _REGISTRY[name] = BackboneSpec(
-            name=name,
-            builder=builder,
-            input_shape=tuple(input_shape),
-            embedding_size=int(embedding_size),
-            min_input_size=int(min_input_size),
-        )
-        return builder
-
-    return decorator
-
-
 def names():
     """Registered backbone names, sorted."""
-    return sorted(_REGISTRY)
+    return sorted(registry.names("backbone"))
 
 
 def spec(name):
     """The :class:`BackboneSpec` of ``name`` (native input shape, default embedding size, ...)."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown backbone {name!r}; known backbones: {', '.join(names())}"
-        ) from None
+    found = registry.entry("backbone", name)
+    meta = found.meta
+    return BackboneSpec(
+        name=found.name,
+        builder=found.target,
+        input_shape=tuple(meta["input_shape"]),
+        embedding_size=int(meta["embedding_size"]),
+        min_input_size=int(meta["min_input_size"]),
+    )
 
 
 def get(name, input_shape=None, embedding_size=None, **kwargs):
-    """Build the backbone ``name`` as a ``keras.Model``.
+    """Build the backbone ``name`` as a ``keras.Model`` (through ``registry.build``).
 
     Args:
       name: a registered name (see :func:`names`).
@@ -78,15 +60,18 @@ def get(name, input_shape=None, embedding_size=None, **kwargs):
         the IResNets, 160×160 for Inception-ResNet-v1).
       embedding_size: output dimension ``D``; ``None`` means the backbone's default (512 for the
         paper backbones, 64 for ``tiny``).
-      **kwargs: builder-specific options (``dropout``, ``dropout_keep``, ``bn_synchronized``...).
+      **kwargs: builder-specific options (``dropout``, ``dropout_keep``, ``sync_bn``...).
 
     Returns:
       ``keras.Model`` mapping float pixels in [0, 255] ``(B, H, W, 3)`` to float32 ``(B, D)``
       embeddings (not L2-normalised).
     """
     s = spec(name)
-    return s.builder(
+    args = dict(kwargs)
+    if embedding_size is not None:
+        args["embedding_size"] = embedding_size
+    return registry.build(
+        "backbone",
+        registry.Component(s.name, args),
         input_shape=s.input_shape if input_shape is None else input_shape,
-        embedding_size=s.embedding_size if embedding_size is None else embedding_size,
-        **kwargs,
     )

@@ -6,15 +6,22 @@ global average pool → FC D (no bias) → BN. Any input of at least 32×32; 64-
 """
 import keras
 
+from tfface import registry
 from tfface.backbones import common
-from tfface.backbones.registry import register
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 WIDTHS = (16, 32, 64)
 
 
-@register("tiny", input_shape=(32, 32, 3), embedding_size=64, min_input_size=32)
+@registry.register(
+    "backbone",
+    "tiny",
+    inject=("input_shape",),
+    input_shape=(32, 32, 3),
+    embedding_size=64,
+    min_input_size=32,
+)
 def tiny(input_shape=(32, 32, 3), embedding_size=64, sync_bn=False):
     """A small conv net (see the module docstring).
 

@@ -3,10 +3,12 @@
 import keras
 import tensorflow as tf
 
+from tfface.layers import centre_ops
+from tfface.registry import register
 from tfface.replica import global_batch
-from tfface.losses import functional as F
 
 
+@register("centres", "class_centres", inject=("num_classes",))
 @keras.saving.register_keras_serializable(package="tfface")
 class ClassCentres(keras.layers.Layer):
     """Class centres ``(num_classes, D)`` moved by MML paper eqs. 14–15 at rate ``alpha``:
@@ -54,8 +56,8 @@ class ClassCentres(keras.layers.Layer):
         )
 
     def call(self, embeddings, labels, training=None):
-        labels = F.check_labels(labels, self.num_classes, f"ClassCentres {self.name!r}")
-        before = F._centre_rows(self._table(), labels)
+        labels = centre_ops.check_labels(labels, self.num_classes, f"ClassCentres {self.name!r}")
+        before = centre_ops.centre_rows(self._table(), labels)
         if training:
             self.update(embeddings, labels)
         return before
@@ -67,9 +69,9 @@ class ClassCentres(keras.layers.Layer):
             tf.stop_gradient(tf.cast(embeddings, tf.float32)),
             tf.reshape(tf.cast(labels, tf.int32), [-1]),
         )
-        y = F.check_labels(y, self.num_classes, f"ClassCentres {self.name!r}")
+        y = centre_ops.check_labels(y, self.num_classes, f"ClassCentres {self.name!r}")
         variable = self._table()
-        rows = F._updated_rows(variable, f, y, self.alpha)
+        rows = centre_ops.updated_rows(variable, f, y, self.alpha)
         # Only the rows of the batch's classes change: a sparse write, not a (C, D) copy.
         # Duplicate labels carry identical rows, so their write order does not matter.
         return variable.scatter_update(tf.IndexedSlices(rows, y))
@@ -78,7 +80,7 @@ class ClassCentres(keras.layers.Layer):
         """The ``tf.Variable`` behind the keras weight: gathers and scatters on it touch B rows
         instead of reading the whole (C, D) table (reading it whole costs a full copy per step
         on a scatter's copy-on-write)."""
-        return F._centre_table(self.centres)
+        return centre_ops.centre_table(self.centres)
 
     def compute_output_shape(self, embeddings_shape, labels_shape=None):
         return tuple(embeddings_shape)

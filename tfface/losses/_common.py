@@ -3,29 +3,55 @@
 import keras
 import tensorflow as tf
 
-from tfface.losses import functional as F
+from tfface import registry
+from tfface.layers import ClassCentres, centre_ops
+from tfface.losses.cross_entropy import cross_entropy
 
 
 def resolve_base(base):
-    """The per-sample loss wrapped by HardMining/OHEM: a ``keras.losses.Loss`` (used
-    un-reduced through its ``call``), a registered loss name or function, or ``None`` for
-    sparse cross-entropy from logits."""
+    """The per-sample loss wrapped by HardMining/OHEM, from any of:
+
+    * ``None``: sparse cross-entropy from logits (the registered ``cross_entropy``);
+    * a tfface component, as a recipe writes it: a registered loss name (``"focal"``), a
+      ``{"name": "focal", "gamma": 1.0}`` dict or a ``registry.Component``;
+    * a serialised Keras loss (the ``base`` entry of ``get_config()``), a Keras loss name
+      (``"sparse_categorical_crossentropy"``), a ``keras.losses.Loss`` (used un-reduced through
+      its ``call``) or any callable ``(labels, logits) -> (B,)``.
+    """
     if base is None:
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        return cross_entropy()
+    if isinstance(base, registry.Component):
+        return _build_base(base)
     if isinstance(base, dict):
-        return keras.losses.deserialize(base)
+        if "class_name" in base:
+            return keras.losses.deserialize(base)
+        return _build_base(base)
     if isinstance(base, str):
-        return keras.losses.get(base)
+        try:
+            registry.entry("loss", base)
+        except registry.RegistryError:
+            return keras.losses.get(base)
+        return _build_base(base)
     if callable(base):
         return base
     raise TypeError(f"base must be a keras loss, a loss name or a callable, got {base!r}")
+
+
+def _build_base(component):
+    component = registry.Component.from_dict(component, "base")
+    if registry.entry("loss", component.name, "base").meta.get("takes") != "logits":
+        raise registry.RegistryError(
+            f"base: {component.name!r} is not a per-sample loss over logits; valid: "
+            + ", ".join(n for n in registry.names("loss") if registry.entry("loss", n).meta.get("takes") == "logits")
+        )
+    return registry.build("loss", component, "base")
 
 
 def per_sample(base, y_true, y_pred):
     values = (
         base.call(y_true, y_pred) if isinstance(base, keras.losses.Loss) else base(y_true, y_pred)
     )
-    return F._float(values)
+    return centre_ops.as_float(values)
 
 
 def serialize_base(base):
@@ -45,17 +71,13 @@ def centres_config(centres):
 
 
 def centres_from_config(config):
-    import tfface.layers  # noqa: F401  (registers ClassCentres for deserialisation)
-
     if isinstance(config, dict):
         return keras.saving.deserialize_keras_object(config)
     return config
 
 
 def check_centres(centres, who):
-    import tfface.layers
-
-    if not isinstance(centres, tfface.layers.ClassCentres):
+    if not isinstance(centres, ClassCentres):
         raise TypeError(
             f"{who}: centres must be a tfface.layers.ClassCentres layer, got {centres!r}"
         )
@@ -74,7 +96,7 @@ def centres_value(centres, embeddings, who):
                 "training: weights cannot be created inside a replica's step"
             )
         centres.build(embeddings.shape)
-    value = F._centre_table(centres.centres)
+    value = centre_ops.centre_table(centres.centres)
     if value.shape[-1] != embeddings.shape[-1] and embeddings.shape[-1] is not None:
         raise ValueError(
             f"{who}: embeddings have {embeddings.shape[-1]} dimensions but the ClassCentres "

@@ -3,8 +3,10 @@
 import keras
 
 from tfface.losses import functional as F
+from tfface.registry import register
 
 
+@register("loss", "focal", takes="logits")
 @keras.saving.register_keras_serializable(package="tfface")
 class Focal(keras.losses.Loss):
     """Per sample ``−(1 − p_y)^γ·log p_y`` over logits (any head's); γ=2 in the MV-Softmax

@@ -8,81 +8,30 @@ Every function here is a transcription of one paper formula; the classes in
 * All maths is done in float32 (inputs under ``mixed_float16`` are cast up), because squared
   distances of un-normalised 512-d features (MML's margin is 280) lose too much in float16.
 * Nothing here gathers across replicas: the classes pass the global batch when they run under
-  ``tf.distribute`` (see ``tfface.layers.replica``).
+  ``tf.distribute`` (see ``tfface.replica``, the one module of cross-replica helpers).
 
 Shapes are static-friendly (no ``tf.unique``): class-level quantities are computed per sample
 through the ``(B, B)`` same-class matrix, so the functions also compile under XLA.
+
+The centre maths the ``ClassCentres`` layer shares with the losses (label checks, centre rows,
+the eq. 14–15 update) is public in ``tfface.layers.centre_ops`` and used from there.
 """
 
 import tensorflow as tf
 
+from tfface.layers.centre_ops import (
+    as_float,
+    centre_rows,
+    centre_table,
+    check_labels,
+    flat_labels,
+    num_classes,
+    same_class,
+    updated_rows,
+)
+
 # A distance this small is treated as zero where a division or a norm would blow up.
 _EPS = 1e-12
-
-
-def _float(x):
-    x = tf.convert_to_tensor(x)
-    return x if x.dtype == tf.float32 else tf.cast(x, tf.float32)
-
-
-def _labels(labels):
-    labels = tf.convert_to_tensor(labels)
-    if labels.dtype.is_floating:
-        labels = tf.cast(labels, tf.int32)
-    # Keras hands sparse targets over as (B,) or (B, 1).
-    return tf.reshape(tf.cast(labels, tf.int32), [-1])
-
-
-def check_labels(labels, num_classes, who="labels"):
-    """Return ``labels`` as int32 ``(B,)`` after asserting ``0 <= label < num_classes``.
-
-    ``tf.gather`` returns zeros for an out-of-range index on GPU instead of failing, so the
-    centre-based losses would silently train on a wrong centre without this check. (Under XLA,
-    assertions are compiled out; validate the data set's labels once instead, e.g. with
-    ``tfface.data.pipeline.num_classes``.)
-    """
-    labels = _labels(labels)
-    bad = tf.logical_or(labels < 0, labels >= num_classes)
-    message = f"{who}: every label must be in [0, num_classes={num_classes}); got label"
-    if tf.executing_eagerly():
-        if bool(tf.reduce_any(bad)):
-            first = int(tf.boolean_mask(labels, bad)[0])
-            raise tf.errors.InvalidArgumentError(None, None, f"{message} {first}")
-        return labels
-    first_bad = tf.gather(labels, tf.reshape(tf.where(bad), [-1])[:1])
-    assertion = tf.debugging.Assert(
-        tf.logical_not(tf.reduce_any(bad)),
-        [message, first_bad],
-        summarize=1,
-    )
-    with tf.control_dependencies([assertion]):
-        return tf.identity(labels)
-
-
-def _centre_table(centres):
-    """``centres`` as something ``tf.gather`` reads rows from: a ``tf.Variable`` is kept as is
-    (a sparse read of B rows, not a copy of the whole (C, D) table every step), anything else
-    becomes a float32 tensor."""
-    if isinstance(centres, tf.Variable):
-        return centres
-    value = getattr(centres, "value", None)  # a keras.Variable wraps a tf.Variable
-    if isinstance(value, tf.Variable):
-        return value
-    return _float(centres)
-
-
-def _num_classes(centres):
-    return centres.shape[0] if centres.shape[0] is not None else tf.shape(centres)[0]
-
-
-def _centre_rows(centres, labels):
-    """``c_{y_i}`` ``(B, D)`` float32, without gradient (centres move by eqs. 14–15 only)."""
-    return tf.stop_gradient(_float(tf.gather(centres, labels)))
-
-
-def _same_class(labels):
-    """``(B, B)`` float matrix, 1 where samples i and j share a class (diagonal included)."""
-    return tf.cast(tf.equal(labels[:, None], labels[None, :]), tf.float32)
 
 
 def _squared_distances(a, b):
@@ -103,7 +52,7 @@ def _logit_classes(logits):
 def sparse_cross_entropy(labels, logits):
     """Per-sample softmax cross-entropy from logits (labels checked: on GPU an out-of-range
     label gives NaN instead of an error)."""
-    logits = _float(logits)
+    logits = as_float(logits)
     labels = check_labels(labels, _logit_classes(logits), "sparse_cross_entropy")
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
 
@@ -116,7 +65,7 @@ def hard_mining(per_sample, alpha=1.5, beta=1.1, A=35.0, B=0.75, form="algorithm
     p = 0.5 (Fig. 1). ``form="eq2"`` is Eq. 2/(3): ``out = α·L·σ_AB(β·L) = α·L·σ(A·(β·L − B))``,
     which is Algorithm 1 divided by β.
     """
-    loss = _float(per_sample)
+    loss = as_float(per_sample)
     x = beta * loss
     gate = tf.sigmoid(A * (x - B))
     if form == "algorithm1":
@@ -128,7 +77,7 @@ def hard_mining(per_sample, alpha=1.5, beta=1.1, A=35.0, B=0.75, form="algorithm
 
 def focal(labels, logits, gamma=2.0):
     """Per-sample focal softmax loss ``−(1 − p_y)^γ · log p_y`` (F-Softmax of MV-Softmax, Eq. 2)."""
-    logits = _float(logits)
+    logits = as_float(logits)
     labels = check_labels(labels, _logit_classes(logits), "focal")
     log_p = tf.gather(tf.nn.log_softmax(logits, axis=-1), labels, axis=1, batch_dims=1)
     # 1 − exp(log p) loses nothing near p=1 with expm1.
@@ -145,7 +94,7 @@ def ohem(per_sample, keep_ratio=0.9):
     per-sample losses; the others get no gradient (MV-Softmax paper keeps 90 %)."""
     if not 0.0 < keep_ratio <= 1.0:
         raise ValueError(f"ohem: keep_ratio must be in (0, 1], got {keep_ratio}")
-    loss = tf.reshape(_float(per_sample), [-1])
+    loss = tf.reshape(as_float(per_sample), [-1])
     n = tf.shape(loss)[0]
     k = tf.cast(tf.math.ceil(keep_ratio * tf.cast(n, tf.float64)), tf.int32)
     k = tf.minimum(tf.maximum(k, 1), n)
@@ -163,31 +112,20 @@ def centre_loss(centres, embeddings, labels):
     ``centres`` are the values *before* this step's update; no gradient reaches them (they are
     moved by ``centre_update``, not by the optimizer).
     """
-    centres = _centre_table(centres)
-    labels = check_labels(labels, _num_classes(centres), "centre_loss")
-    diff = _float(embeddings) - _centre_rows(centres, labels)
+    centres = centre_table(centres)
+    labels = check_labels(labels, num_classes(centres), "centre_loss")
+    diff = as_float(embeddings) - centre_rows(centres, labels)
     return 0.5 * tf.reduce_sum(tf.square(diff), axis=1)
-
-
-def _updated_rows(centres, embeddings, labels, alpha):
-    """Per sample, the updated centre of its class, ``c'_{y_i}`` ``(B, D)`` (MML eqs. 14–15):
-    ``c'_j = c_j − α·Σ_{i:y_i=j}(c_j − f_i) / (1 + n_j)``. Differentiable in ``embeddings``."""
-    same = _same_class(labels)
-    counts = tf.reduce_sum(same, axis=1, keepdims=True)  # n_{y_i}
-    feature_sums = tf.matmul(same, embeddings)  # Σ_{k: y_k = y_i} f_k
-    c = _centre_rows(centres, labels)
-    delta = (counts * c - feature_sums) / (1.0 + counts)
-    return c - alpha * delta
 
 
 def centre_update(centres, embeddings, labels, alpha=0.5):
     """All centres after one step of MML eqs. 14–15, ``(C, D)``; classes absent from the batch
     keep their value. The gradient flows to ``embeddings`` (not to the old centres)."""
-    centres = _centre_table(centres)
-    labels = check_labels(labels, _num_classes(centres), "centre_update")
-    rows = _updated_rows(centres, _float(embeddings), labels, alpha)
+    centres = centre_table(centres)
+    labels = check_labels(labels, num_classes(centres), "centre_update")
+    rows = updated_rows(centres, as_float(embeddings), labels, alpha)
     # Samples of one class carry identical rows, so duplicate indices write the same value.
-    return tf.tensor_scatter_nd_update(tf.stop_gradient(_float(centres)), labels[:, None], rows)
+    return tf.tensor_scatter_nd_update(tf.stop_gradient(as_float(centres)), labels[:, None], rows)
 
 
 def minimum_margin_loss(centres, embeddings, labels, alpha=0.5, margin=280.0):
@@ -198,10 +136,10 @@ def minimum_margin_loss(centres, embeddings, labels, alpha=0.5, margin=280.0):
 
     The paper prints ``max(‖c_i − c_j‖² − M, 0)`` but penalises pairs *closer* than ``M``.
     """
-    centres = _centre_table(centres)
-    labels = check_labels(labels, _num_classes(centres), "minimum_margin_loss")
-    rows = _updated_rows(centres, _float(embeddings), labels, alpha)
-    same = _same_class(labels)
+    centres = centre_table(centres)
+    labels = check_labels(labels, num_classes(centres), "minimum_margin_loss")
+    rows = updated_rows(centres, as_float(embeddings), labels, alpha)
+    same = same_class(labels)
     counts = tf.reduce_sum(same, axis=1)
     hinge = tf.nn.relu(margin - _squared_distances(rows, rows))
     # Sample pair (i, j) of classes (a, b) stands for 1/(n_a·n_b) of the class pair; the 1/2
@@ -221,10 +159,10 @@ def range_loss(embeddings, labels, k, margin, alpha=1.0, beta=1.0):
     if int(k) < 1:
         raise ValueError(f"range_loss: k must be >= 1, got {k}")
     k = int(k)
-    f = _float(embeddings)
-    labels = _labels(labels)
+    f = as_float(embeddings)
+    labels = flat_labels(labels)
     n = tf.shape(f)[0]
-    same = _same_class(labels)
+    same = same_class(labels)
     dist = _squared_distances(f, f)
     upper = tf.linalg.band_part(tf.ones_like(same), 0, -1) - tf.eye(n)  # pairs a < b
     pair = same * upper
@@ -257,13 +195,13 @@ def marginal_loss(embeddings, labels, threshold=1.2, error_margin=0.3):
     """Marginal Loss (Deng et al. 2017; MML paper Eq. 6) on L2-normalised features:
     mean over the ``N² − N`` ordered pairs ``i ≠ j`` of ``max(ξ − y_ij·(θ − ‖f̂_i − f̂_j‖²), 0)``
     with ``y_ij = +1`` for the same class and ``−1`` otherwise. One sample gives 0."""
-    f = _float(embeddings)
-    labels = _labels(labels)
+    f = as_float(embeddings)
+    labels = flat_labels(labels)
     # Normalise with a floor on the norm so a zero feature has a finite gradient.
     f = f * tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(f), axis=1, keepdims=True), _EPS))
     n = tf.shape(f)[0]
     dist = _squared_distances(f, f)
-    y = 2.0 * _same_class(labels) - 1.0
+    y = 2.0 * same_class(labels) - 1.0
     off_diagonal = 1.0 - tf.eye(n)
     hinge = tf.nn.relu(error_margin - y * (threshold - dist)) * off_diagonal
     pairs = tf.cast(n * n - n, tf.float32)

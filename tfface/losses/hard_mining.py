@@ -4,8 +4,10 @@ import keras
 
 from tfface.losses import _common
 from tfface.losses import functional as F
+from tfface.registry import register
 
 
+@register("loss", "hard_mining", takes="logits")
 @keras.saving.register_keras_serializable(package="tfface")
 class HardMining(keras.losses.Loss):
     """Hard-Mining wrapper of any per-sample loss: ``α·x·σ(A·(x − B))`` with ``x = β·L``

@@ -4,8 +4,10 @@ import keras
 
 from tfface.replica import global_batch, replica_share
 from tfface.losses import functional as F
+from tfface.registry import register
 
 
+@register("loss", "marginal", takes="embeddings")
 @keras.saving.register_keras_serializable(package="tfface")
 class MarginalLoss(keras.losses.Loss):
     """Mean over ordered pairs ``i ≠ j`` of ``max(ξ − y_ij·(θ − ‖f̂_i − f̂_j‖²), 0)`` on

@@ -5,8 +5,10 @@ import keras
 from tfface.replica import global_batch, replica_share
 from tfface.losses import _common
 from tfface.losses import functional as F
+from tfface.registry import register
 
 
+@register("loss", "minimum_margin", inject=("centres",), takes="embeddings")
 @keras.saving.register_keras_serializable(package="tfface")
 class MinimumMarginLoss(keras.losses.Loss):
     """Σ over unordered pairs of distinct classes in the batch of ``max(M − ‖c'_a − c'_b‖², 0)``,
@@ -21,6 +23,9 @@ class MinimumMarginLoss(keras.losses.Loss):
     M=280 is the paper's value for its 512-d Inception-ResNet-v1 features (not normalised),
     used with weight β=5e-8 after a first stage with β=0.
     """
+
+    # The builder hands the model's ClassCentres layer in (registry inject=("centres",)).
+    requires_centres = True
 
     def __init__(self, centres, margin=280.0, name="minimum_margin_loss", **kwargs):
         super().__init__(name=name, **kwargs)

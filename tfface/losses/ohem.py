@@ -5,8 +5,10 @@ import keras
 from tfface.replica import global_batch, replica_share
 from tfface.losses import _common
 from tfface.losses import functional as F
+from tfface.registry import register
 
 
+@register("loss", "ohem", takes="logits")
 @keras.saving.register_keras_serializable(package="tfface")
 class OHEM(keras.losses.Loss):
     """Mean of the ``⌈keep_ratio·B⌉`` highest per-sample losses of the batch (the MV-Softmax

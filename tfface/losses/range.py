@@ -4,8 +4,10 @@ import keras
 
 from tfface.replica import global_batch, replica_share
 from tfface.losses import functional as F
+from tfface.registry import register
 
 
+@register("loss", "range", takes="embeddings")
 @keras.saving.register_keras_serializable(package="tfface")
 class RangeLoss(keras.losses.Loss):
     """``α·intra + β·inter`` on squared Euclidean distances, called as
