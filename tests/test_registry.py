@@ -150,9 +150,9 @@ def test_resolved_args(widget):
     registry.register(widget, inject=("teeth",))(Gear)
     registry.register(widget, "rod")(Axle)
     resolved = registry.resolved_args(widget, Component("gear", {"shape": "square"}))
-    # every plain default filled in, in signature order; injected teeth left out (the Keras-style
-    # "name" argument is left out of the comparison: see the xfail test below)
-    args = {k: v for k, v in resolved.args.items() if k != "name"}
+    # every plain default filled in, in signature order; injected teeth left out, and Keras'
+    # object "name" too (in the flat form "name" is the component's)
+    args = dict(resolved.args)
     assert resolved.name == "gear"
     assert args == {"size": 2.0, "shape": "square", "tool": None}
     assert list(args) == ["size", "shape", "tool"]
@@ -183,16 +183,12 @@ def test_component_value():
     assert repr(c) == "Component('arcface', margin=0.5)"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="registry.py: resolved_args fills in a Keras 'name' default, which the flat form "
-    "{'name': component, **args} writes over the component's name (CentreLoss resolves to "
-    "{'name': 'centre_loss', ...}, not a registered loss)",
-)
 def test_the_resolved_flat_form_keeps_the_component_name(widget):
     registry.register(widget, inject=("teeth",))(Gear)
     resolved = registry.resolved_args(widget, Component("gear", {"size": 3.0}))
     assert Component.from_dict(resolved.to_dict()).name == "gear"
+    with pytest.raises(RegistryError, match="'name' is the component's registered name"):
+        Component("gear", {"name": "other"})
 
 
 def test_importing_the_registry_loads_nothing():

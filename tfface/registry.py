@@ -62,6 +62,11 @@ class Component:
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise RegistryError(f"a component name is a non-empty string, got {self.name!r}")
+        if "name" in self.args:
+            raise RegistryError(
+                f"{self.name}: 'name' is the component's registered name; an argument called "
+                "'name' cannot be written in the flat form"
+            )
         # Frozen all the way down: a recipe value cannot be changed behind its back.
         object.__setattr__(self, "args", types.MappingProxyType(dict(self.args)))
 
@@ -262,6 +267,8 @@ def resolved_args(kind, component, key=None):
     for pname, default in params.items():
         if pname in component.args:
             args[pname] = component.args[pname]
+        elif pname == "name":
+            continue  # Keras' own object name: in the flat form "name" is the component's
         elif default is not inspect.Parameter.empty and _is_plain(default):
             args[pname] = default
     for arg, value in component.args.items():
