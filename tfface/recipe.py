@@ -487,9 +487,7 @@ def _set_dotted(plain, key, value, origin):
 
 def recipes_dir():
     """The directory of the bundled recipes (``tfface/recipes``)."""
-    import tfface.recipes
-
-    return os.path.dirname(os.path.abspath(tfface.recipes.__file__))
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipes")
 
 
 def list_recipes():

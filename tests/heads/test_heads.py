@@ -14,7 +14,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import heads_reference as ref  # noqa: E402
 
 from tfface import heads  # noqa: E402
-from tfface.testing import run_head_test  # noqa: E402
 
 HEAD_CASES = [
     (heads.Softmax, {"num_classes": 5}),
@@ -29,15 +28,8 @@ HEAD_CASES = [
 ]
 
 
-# The harness' mixed_float16 fit is run for one head of each code path (plain FC, cosine without
-# margin, SphereFace's norm-scaled logits, target-only margin, hard-negative re-weighting with and
-# without state); every head runs under mixed_float16 in test_properties.py.
-MIXED_IN_HARNESS = {heads.Softmax, heads.NormFace, heads.SphereFace, heads.ArcFace, heads.MVSoftmax, heads.CurricularFace}
-
-
-@pytest.mark.parametrize("cls,kwargs", HEAD_CASES, ids=[c.__name__ for c, _ in HEAD_CASES])
-def test_shared_harness(cls, kwargs):
-    run_head_test(cls, kwargs, mixed_precision=cls in MIXED_IN_HARNESS)
+# The shared harness (config, .keras reload, fit, mixed_float16) runs for every registered head
+# from the component table: tests/components.py, tests/test_components.py.
 
 
 def test_registry():

@@ -166,5 +166,9 @@ def test_component_arguments_are_checked_for_every_section(small_synthetic):
         build(load_recipe("smoke", dict(base, aux_losses=aux)))
     with pytest.raises(RecipeError, match=r"centres: declared, but no auxiliary loss reads class centres"):
         build(load_recipe("smoke", dict(base, centres={"name": "class_centres"})))
+    with pytest.raises(RecipeError, match=r"loss: loss 'centre' is a loss on embeddings, not on logits"):
+        build(load_recipe("smoke", dict(base, loss={"name": "centre"})))
+    with pytest.raises(RecipeError, match=r"aux_losses\.f: loss 'focal' is a loss on logits, not on embeddings"):
+        build(load_recipe("smoke", dict(base, aux_losses={"f": {"name": "focal"}})))
     with pytest.raises(RecipeError, match=r"aux_losses\.centre: unknown loss 'center_loss'"):
         build(load_recipe("smoke", dict(base, aux_losses={"centre": {"name": "center_loss"}})))

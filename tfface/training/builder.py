@@ -44,6 +44,22 @@ def component(kind, spec, key, **provided):
         raise RecipeError(str(err)) from None
 
 
+def _loss_entry(spec, key, takes):
+    """The registry entry of a loss, refused when it is not a loss on ``takes`` (``"logits"``
+    for ``loss``, ``"embeddings"`` for an auxiliary loss)."""
+    try:
+        found = registry.entry("loss", spec.name, key)
+    except registry.RegistryError as err:
+        raise RecipeError(str(err)) from None
+    if found.meta.get("takes") != takes:
+        raise RecipeError(
+            f"{key}: loss {found.name!r} is a loss on {found.meta.get('takes')}, not on {takes}"
+            + (" (auxiliary losses take the embeddings: centre, range, marginal, minimum_margin)"
+               if takes == "embeddings" else " (the logits loss: cross_entropy, hard_mining, focal, ohem)")
+        )
+    return found
+
+
 def make_backbone(spec, image_size):
     """The recipe's backbone for ``(H, W, 3)`` inputs of ``image_size``."""
     return component("backbone", spec, "backbone", input_shape=(image_size[0], image_size[1], 3))
@@ -64,10 +80,7 @@ def make_aux_losses(recipe, centres):
     used = False
     for name, entry in recipe.aux_losses.items():
         key = f"aux_losses.{name}"
-        try:
-            wants_centres = "centres" in registry.entry("loss", entry.loss.name, key).inject
-        except registry.RegistryError as err:
-            raise RecipeError(str(err)) from None
+        wants_centres = "centres" in _loss_entry(entry.loss, key, "embeddings").inject
         provided = {}
         if wants_centres:
             if centres is None:
@@ -290,6 +303,7 @@ def build(
 
     with strategy.scope(), _policy(recipe.policy):
         model = build_model(recipe, classes)
+        _loss_entry(recipe.loss, "loss", "logits")
         logits_loss = component("loss", recipe.loss, "loss")
         optimizer = make_optimizer(recipe.optimizer, make_schedule(recipe.schedule, spe))
         model.compile(optimizer=optimizer, loss=logits_loss, jit_compile=recipe.jit_compile)
