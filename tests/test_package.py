@@ -44,3 +44,49 @@ def test_import_has_no_side_effects():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
     assert out.stderr == ""
+
+
+def _imports(path):
+    """The tfface modules a file imports (at any depth, function-local imports included)."""
+    import ast
+
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.startswith("tfface")}
+
+
+def _package_imports(package):
+    folder = os.path.join(ROOT, "tfface", package)
+    result = set()
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            result |= _imports(os.path.join(folder, name))
+    return result
+
+
+def test_the_layers_import_downwards_only():
+    # layers/ (centre state and maths) sits below losses/: losses import it, never the reverse.
+    assert not any(n.startswith("tfface.losses") for n in _package_imports("layers"))
+    # Components, foundations and recipes never reach up into training or the commands.
+    for package in ("heads", "losses", "layers", "backbones", "data", "eval", "export", "align", "recipes"):
+        up = {n for n in _package_imports(package) if n.startswith(("tfface.training", "tfface.commands", "tfface.cli"))}
+        if package == "export":
+            # load_embedder imports tfface.training only so that a saved FaceModel deserialises.
+            up -= {"tfface.training"}
+        assert not up, f"tfface/{package} imports {sorted(up)}"
+    for module in ("registry.py", "replica.py", "recipe.py"):
+        up = {n for n in _imports(os.path.join(ROOT, "tfface", module))
+              if n != "tfface" and not n.startswith(("tfface.registry", "tfface.recipes"))}
+        assert not up, f"tfface/{module} imports {sorted(up)}"
+
+
+def test_the_builder_finds_components_through_the_registry_only():
+    source = open(os.path.join(ROOT, "tfface", "training", "builder.py"), encoding="utf-8").read()
+    for forbidden in ("getattr(", "inspect.", "import inspect", "PartialFC"):
+        assert forbidden not in source, forbidden

@@ -147,7 +147,8 @@ CURRICULARFACE_MS1MV2 = {
 # Setting: ResNet18 (iresnet18, 512-d), batch 512, 34 epochs, learning rate 0.1 ×0.1 at epochs
 # 20, 28, 32; I(t, cos θ_j) = 1.1·cos θ_j + 0.4·t; s = 64, m = 0.5 (ArcFace's, which the paper
 # builds on). SGD momentum 0.9 and weight decay 5e-4 (CurricularFace's, whose code it extends;
-# decay on all but batch norm, as there).
+# decay on all but batch norm, as there). Evaluation: the paper does not say; as CurricularFace
+# (ArcFace's protocol, flip "sum", cosine).
 # Data: as CurricularFace (CASIA-WebFace 112×112).
 RECURRICULARFACE = Recipe.from_dict({
     "name": "recurricularface",
