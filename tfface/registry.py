@@ -40,7 +40,7 @@ PROVIDERS = {
     "optimizer": ("tfface.training.optimizers",),
     "schedule": ("tfface.training.schedules",),
     "head_wrapper": ("tfface.heads",),
-    "protocol": (),
+    "protocol": ("tfface.eval.protocols",),
     "importer": (),
 }
 

@@ -1,0 +1,8 @@
+"""The benchmarks of the papers' tables, each a registered :class:`Protocol` (kind ``"protocol"``).
+
+Importing this package registers every protocol module listed below (``tfface.registry`` imports
+it when the ``protocol`` kind is first asked for).
+"""
+from tfface.eval.protocols.base import Protocol
+
+__all__ = ["Protocol"]
