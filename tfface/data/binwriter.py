@@ -12,7 +12,7 @@ import pickle
 
 import numpy as np
 
-__all__ = ["write_bin", "encode_images", "PICKLE_PROTOCOL"]
+__all__ = ["write_bin", "encode_images", "pack_pairs", "PICKLE_PROTOCOL"]
 
 PICKLE_PROTOCOL = 4
 
@@ -91,3 +91,14 @@ def _encode_jpeg(image, size, quality):
     if size is not None:
         image = resize_image(tf.cast(image, tf.float32), parse_image_size(size))
     return tf.io.encode_jpeg(tf.cast(image, tf.uint8), quality=quality).numpy()
+
+
+def pack_pairs(images, issame, path, size=None, quality=95):
+    """Any pair set -> an insightface ``.bin`` at ``path``: ``images`` holds the 2·N images of the
+    N pairs (pair ``i`` = images ``2i``, ``2i+1``) as paths, encoded bytes or a uint8 array (see
+    :func:`encode_images`; ``size`` re-encodes at that size), ``issame`` N booleans. What a
+    protocol's ``pairs()`` returns can be fed here. Returns ``path``."""
+    n = len(images)
+    if n != 2 * len(issame):
+        raise ValueError(f"{path}: {n} images for {len(issame)} pairs; expected {2 * len(issame)}")
+    return write_bin(path, encode_images(images, size=size, quality=quality), issame)

@@ -80,6 +80,12 @@ class BinSet(Protocol):
         self.far = tuple(far)
         self.metric = metric
 
+    def pairs(self):
+        """``(images, issame)``: the encoded images and flags of the ``.bin``."""
+        from tfface.data.readers import read_bin
+
+        return read_bin(self.path)
+
     def evaluate(self, embed, progress=None):
         return evaluate_bin(self.path, embed, folds=self.folds, far=self.far,
                             key=os.path.splitext(self.filename)[0] + "/bin", metric=self.metric,

@@ -104,6 +104,14 @@ class LFW(Protocol):
         self.far = tuple(far)
         self.metric = metric
 
+    def pairs(self):
+        """``(images, issame)`` of the set (what ``tfface pack`` writes to a ``.bin``): 2·N image
+        paths, pair ``i`` being images ``2i``, ``2i+1``."""
+        from tfface.data.readers import read_pairs
+
+        paths, issame = read_pairs(self.pairs_txt, self.root, ext=self.ext)
+        return paths, issame
+
     def evaluate(self, embed, progress=None):
         from tfface.data.readers import read_pairs
 
