@@ -3,6 +3,7 @@ import glob
 import io
 import json
 import math
+import os
 
 import keras
 import numpy as np
@@ -103,3 +104,20 @@ def test_recipe_val_entries_by_protocol(tmp_path):
     recipe.data.val = (bad,)
     with pytest.raises(ValueError, match=r"data.val\[0\] \(bad\).nope"):
         validation_callback(recipe, str(tmp_path))
+
+
+def test_write_plots_roc_det_cmc(tmp_path):
+    from tfface.eval.report import write_plots
+
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(40, 4)), rng.normal(size=(40, 4))
+    ver = verify(a, b, np.arange(40) % 2 == 0, folds=4)
+    ver["roc"] = {"fpr": ver["roc"][0].tolist(), "tpr": ver["roc"][1].tolist()}  # protocol form
+    results = {"v": ver, "i": {"cmc": {1: 0.5, 5: 0.8, 10: 0.9}, "num_queries": 10},
+               "t": {"cmc": [0.4, 0.6, 0.7]}}
+    written = write_plots(results, str(tmp_path))
+    assert sorted(os.path.basename(p) for p in written) == ["cmc.png", "det.png", "roc.png"]
+    for p in written:
+        assert open(p, "rb").read(4) == b"\x89PNG"
+    table = format_table(results)
+    assert "rank-1" in table and "rank-10" in table

@@ -304,6 +304,9 @@ def identify(probes, probe_labels, gallery=None, gallery_labels=None, distractor
     tar, thr_out, k_out = {}, {}, {}
     for f, k in _far_k(far, n_imp):
         k_out[f] = k
+        if n_imp == 0:
+            tar[f], thr_out[f] = float("nan"), float("nan")  # no impostor pair at all
+            continue
         if imp_top.shape[0] <= k < n_imp:
             warnings.warn(f"far={f} needs the top {k + 1} impostor scores but only "
                           f"{imp_top.shape[0]} were kept (max_impostor_buffer); reported "
