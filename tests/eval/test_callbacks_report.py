@@ -51,12 +51,15 @@ def test_report_table_json_png(tmp_path):
     b = np.where(issame[:, None], a + rng.normal(size=(50, 4)), rng.normal(size=(50, 4)))
     res = {"toy": verify(a, b, issame, folds=5, far=(0.1, 1e-3))}
     table = format_table(res)
-    assert "toy" in table and "TAR@1e-1" in table and "n/a" in table  # 1e-3 < 1/25
+    # 1e-3 < 1/25: the FAR = 0 point, starred, with the footnote
+    assert "toy" in table and "TAR@1e-1" in table and "*" in table and "FAR = 0" in table
     assert f"{100 * res['toy']['accuracy']:.2f}" in table
     path = write_json(res, str(tmp_path / "out" / "eval.json"), model="m")
     data = json.load(open(path))
     assert data["model"] == "m"
-    assert data["results"]["toy"]["tar_at_far"]["0.001"] is None
+    assert data["results"]["toy"]["tar_at_far"]["0.001"] == pytest.approx(
+        res["toy"]["tar_at_far"][1e-3])
+    assert data["results"]["toy"]["far_resolution"] == pytest.approx(1 / 25)
     assert data["results"]["toy"]["accuracy"] == pytest.approx(res["toy"]["accuracy"])
     assert data["results"]["toy"]["roc"]["thresholds"][0] is None  # +inf
     png = plot_roc(res, str(tmp_path / "out" / "roc.png"))

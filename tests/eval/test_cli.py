@@ -90,9 +90,9 @@ def test_cli_writes_table_json_png(tmp_path, readers, capsys):
     eb = model(np.stack([images[b] for _, b in order]).astype(np.float32)).numpy()
     ref = verify(ea, eb, [True] * 3 + [False] * 3 + [True] * 3 + [False] * 3, folds=2,
                  far=(0.5, 0.1))
-    assert data["results"]["lfw"]["accuracy"] == pytest.approx(ref["accuracy"], abs=1e-6)
-    assert data["results"]["lfw"]["tar_at_far"]["0.5"] == pytest.approx(ref["tar_at_far"][0.5])
-    ident = data["results"]["identification"]
+    assert data["lfw"]["accuracy"] == pytest.approx(ref["accuracy"], abs=1e-6)
+    assert data["lfw"]["tar_at_far"]["0.5"] == pytest.approx(ref["tar_at_far"][0.5])
+    ident = data["identification"]
     assert ident["protocol"] == "megaface" and ident["num_queries"] == 12
     assert ident["num_distractors"] == 30
     assert open(out / "roc.png", "rb").read(4) == b"\x89PNG"
@@ -108,7 +108,7 @@ def test_cli_writes_table_json_png(tmp_path, readers, capsys):
     assert tfface_eval(["--model", model_path, "--bin", str(bin_path), "--folds", "2", "--far",
                      "0.5", "--out", str(tmp_path / "bin_report"), "--no-progress"]) == 0
     data = json.load(open(tmp_path / "bin_report" / "eval.json"))
-    assert data["results"]["toy"]["accuracy"] == pytest.approx(ref["accuracy"], abs=1e-6)
+    assert data["toy"]["accuracy"] == pytest.approx(ref["accuracy"], abs=1e-6)
 
 
 def test_cli_dispatch_and_usage_errors(tmp_path):
