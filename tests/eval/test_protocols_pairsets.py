@@ -543,3 +543,28 @@ def test_registered_names():
     names = set(registry.names("protocol"))
     assert {"cfp_fp", "cfp_ff", "calfw", "cplfw", "sllfw", "rfw_african", "rfw_asian",
             "rfw_caucasian", "rfw_indian", "ytf"} <= names
+
+
+def test_ytf_through_the_runner_reads_the_frames(tmp_path):
+    """The runner's real extraction (TensorFlow decoding of the fixture's JPEGs) on YTF's frame
+    list, with a callable model of the mean colour: the same metrics as the protocol given those
+    features directly."""
+    from tfface.eval.protocols.runner import evaluate_protocol
+
+    root = str(tmp_path / "ytf")
+    make_ytf(root)
+
+    def model(images):
+        m = np.asarray(images, np.float32).mean(axis=(1, 2))
+        return np.stack([np.full(len(m), 50.0), m[:, 0] - 2.0], axis=1)
+
+    result = evaluate_protocol("ytf", root, model, image_size=4, batch_size=16)
+
+    def embed(paths, key):
+        return model(np.stack([np.asarray(Image.open(p).convert("RGB"), np.float32)
+                               for p in paths]))
+
+    direct = build("ytf", root).evaluate(embed)
+    assert result["folds"] == 10 and result["num_pairs"] == 30
+    assert result["accuracy"] == pytest.approx(direct["accuracy"], abs=1e-9)
+    assert result["auc"] == pytest.approx(direct["auc"], abs=1e-6)

@@ -7,7 +7,7 @@ protocols feed the image paths to ``embed`` as they are (``aligned=True``, the d
 assumes the user has aligned the set first and pointed ``images=`` at the copy::
 
     tfface align CFP/Data/Images CFP_aligned --split test
-    tfface eval --model M --protocol cfp_fp --data CFP --set images=CFP_aligned
+    tfface eval --model M --protocol cfp_fp --data CFP --set-option cfp_fp.images=CFP_aligned
 
 ``aligned=False`` aligns every image in memory before embedding instead
 (:class:`tfface.align.FaceAligner`, MTCNN + the 5-point ArcFace template, ``align_size``; an
