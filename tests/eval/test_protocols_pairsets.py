@@ -7,7 +7,7 @@ tie) and checks the protocol against an independent transcription, written here,
 dataset's official fold protocol:
 
 * the k-fold accuracy of LFW's unrestricted protocol, which CFP applies to its 10 published
-  splits (Sengupta et al. 2016, §4: "the threshold is chosen on the 9 training splits"): for each
+  splits (the threshold of a split is learnt on the other nine): for each
   fold, every distinct training score is a candidate threshold (accept ``cos >= t``), the most
   accurate on the training folds wins and, among equally accurate ones, the strictest (the
   largest cosine); the fold's accuracy is measured with it; mean and population std;

@@ -304,8 +304,8 @@ def read_rfw(pairs_txt, images_dir, ext="jpg", folds=10, check_files=True):
     ``id<TAB>n1<TAB>n2``, mismatched lines ``id1<TAB>n1<TAB>id2<TAB>n2``, ids being MS-Celeb
     freebase ids (``m.0c7mh2``). Image ``n`` of ``id`` is
     ``images_dir/id/id_%04d.ext`` (``test/data/African/m.0c7mh2/m.0c7mh2_0003.jpg``). The
-    ~6,000 pairs are 10 folds of matched then mismatched pairs in file order (as LFW):
-    ``folds`` contiguous blocks.
+    ~6,000 pairs are read as ``folds`` contiguous blocks in file order (LFW's protocol on
+    RFW's LFW-style list).
 
     Returns ``(paths, issame, folds)``.
     """

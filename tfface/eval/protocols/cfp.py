@@ -18,7 +18,8 @@ with insightface's 10 contiguous folds.
 **Folds: the 10 published splits**, not contiguous slices of a list: for split k the threshold
 is the one maximising accuracy on the other nine splits (every distinct score a candidate, the
 strictest on ties), and the accuracy is measured on split k; ``accuracy`` / ``accuracy_std``
-are the mean / population std over the ten splits (CFP's protocol, §4 of the paper).
+are the mean / population std over the ten splits (CFP's 10-split protocol, the LFW
+protocol applied to the published splits).
 ``tar_at_far``, ``auc``, ``eer`` are computed on all 7,000 pairs together.
 
 **Images**: ``Data/Images`` holds the raw, unaligned photographs. Align them first

@@ -9,9 +9,10 @@ Layout as published (http://whdeng.cn/RFW/testing.html, ``test.tar.gz``)::
     test/data/<Race>/<id>/<id>_NNNN.jpg   ids are MS-Celeb freebase ids (m.0c7mh2)
 
 ``--data`` is the folder holding ``test/`` (or ``test/`` itself); read by
-:func:`tfface.data.pairsets.read_rfw`. Each race's ~6,000 pairs form 10 folds in file order
-(300 matched then 300 mismatched each, as LFW): 10 contiguous folds, threshold chosen on the
-other nine; ``accuracy`` etc. as LFW.
+:func:`tfface.data.pairsets.read_rfw`. Each race's ~6,000 pairs are read as 10 contiguous
+folds in file order (LFW's 10-fold protocol on RFW's LFW-style list, as the RFW readers we
+checked do: fold = line // 600), the threshold chosen on the other nine; ``accuracy`` etc. as
+LFW.
 
 **Images**: ``test/data`` holds loose, unaligned crops. Align them first
 (``tfface align DATA/test/data DST --split test``; with ``--landmarks`` built from the
