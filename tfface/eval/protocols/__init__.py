@@ -9,6 +9,10 @@ from tfface._lazy import lazy_exports
 from tfface.eval.protocols.base import Protocol
 from tfface.eval.protocols import lfw  # noqa: F401  (registers lfw)
 from tfface.eval.protocols import binsets  # noqa: F401  (registers lfw_bin, agedb_30, vgg2_fp)
+from tfface.eval.protocols import cfp  # noqa: F401  (registers cfp_fp, cfp_ff)
+from tfface.eval.protocols import pairlists  # noqa: F401  (registers calfw, cplfw, sllfw)
+from tfface.eval.protocols import rfw  # noqa: F401  (registers rfw_african, _asian, _caucasian, _indian)
+from tfface.eval.protocols import ytf  # noqa: F401  (registers ytf)
 
 _EXPORTS = {
     "evaluate_protocol": "tfface.eval.protocols.runner",
