@@ -17,6 +17,9 @@ run's flip fusion applied, *not* L2-normalised (protocols normalise where the of
 does). ``key`` names the image set in the embedding cache (``"lfw/images"``) and in progress
 lines; one protocol embeds each image set once.
 
+A pair-set protocol may also offer ``pairs() -> (images, issame)`` (paths or encoded images, two
+per pair): ``tfface pack`` writes such a set as an insightface ``.bin``.
+
 ``evaluate`` returns ``{metric: value}`` with the metric names of docs/eval.md: floats,
 ``tar_at_far`` as ``{far (float): tar}``, curves (``roc``, ``cmc``) as lists for the plots.
 """
