@@ -4,5 +4,6 @@ Importing this package registers every protocol module listed below (``tfface.re
 it when the ``protocol`` kind is first asked for).
 """
 from tfface.eval.protocols.base import Protocol
+from tfface.eval.protocols import ijb  # noqa: F401  (ijbb, ijbc, ijbb_1n, ijbc_1n)
 
 __all__ = ["Protocol"]
