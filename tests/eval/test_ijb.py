@@ -454,3 +454,20 @@ def test_open_set_ranks_agree_with_identify():
     assert res["num_nonmated"] == (~mated).sum()
     assert res["tpir_at_fpir"] == pytest.approx(
         ref_open_set(p, p_s, g, g_s, (1,), (1e-2, 1e-1))["tpir_at_fpir"], abs=0)
+
+
+def test_runner_end_to_end_with_flip_sum(tmp_path):
+    """Through tfface's runner and extractor (TensorFlow's input pipeline) with flip="sum": a
+    uniform crop and its mirror give the same feature, so the sum doubles it and the metrics are
+    the transcription's."""
+    from tfface.eval.protocols import evaluate_protocol
+
+    fx = Fixture(tmp_path)
+
+    def model(x):
+        x = np.asarray(x)
+        h, w = x.shape[1:3]
+        return fx.image_feats[[index_of(im[h // 2, w // 2]) for im in x]]
+
+    res = evaluate_protocol("ijbc", str(fx.root), model, flip="sum", batch_images=16)
+    assert res["tar_at_far"] == pytest.approx(fx.reference_11()[2], abs=1e-12)
