@@ -402,6 +402,7 @@ class _IJB1N(_IJB):
             if res["num_nonmated"]:
                 raise ValueError(f"{res['num_nonmated']} probe templates have no subject in the "
                                  "union of the galleries; gallery='union' is a closed set")
+            res.pop("query_ranks")
             return res
         chosen = list(galleries) if self.gallery == "both" else [self.gallery]
         per = {}
@@ -410,6 +411,7 @@ class _IJB1N(_IJB):
             per[g] = open_set_identification(p_feats, probes[1],
                                              select(g_t, self._meta(g)), g_s,
                                              self.ranks, self.fpir)
+            per[g].pop("query_ranks")
         if len(chosen) == 1:
             return per[chosen[0]]
         out = {f"rank{k}": float(np.mean([per[g][f"rank{k}"] for g in chosen]))
@@ -419,8 +421,7 @@ class _IJB1N(_IJB):
             out["tpir_at_fpir"] = {f: float(np.mean([per[g]["tpir_at_fpir"][f] for g in chosen]))
                                    for f in self.fpir}
         out["num_queries"] = int(sum(per[g]["num_queries"] for g in chosen))
-        out["galleries"] = {g: {k: v for k, v in per[g].items() if k != "query_ranks"}
-                            for g in chosen}
+        out["galleries"] = per
         return out
 
 
