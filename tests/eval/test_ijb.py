@@ -377,6 +377,9 @@ def test_roc_points_are_vertices_of_the_full_roc():
     np.testing.assert_allclose(f_all[pos], fpr[1:])
     np.testing.assert_allclose(t_all[pos], tpr[1:])
     assert auc == pytest.approx(_auc(f_all, t_all), abs=1e-12)
+    # A genuine pair below every impostor: the curve still ends at (1, 1).
+    fpr, tpr, thr, _ = ijb.roc_points(np.r_[s, -10.0], np.r_[labels, True])
+    assert fpr[-1] == tpr[-1] == 1 and thr[-1] == -10.0
 
 
 def test_other_modes_reach_embed(tmp_path):

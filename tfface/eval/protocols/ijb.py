@@ -159,6 +159,8 @@ def roc_points(scores, issame, max_points=2000):
     ks = np.unique(np.round(np.geomspace(1, n_imp, max_points)).astype(np.int64))
     # The k-th largest impostor scores, distinct, decreasing.
     thr = np.unique(imp[n_imp - ks])[::-1]
+    if gen[0] < imp[0]:
+        thr = np.r_[thr, gen[0]]  # the last vertex, (1, 1), lies below every impostor
     fpr = (n_imp - np.searchsorted(imp, thr, side="left")) / n_imp
     tpr = (n_gen - np.searchsorted(gen, thr, side="left")) / n_gen
     below = np.searchsorted(imp, gen, side="left")
@@ -179,7 +181,6 @@ def open_set_identification(probe_feats, probe_subjects, gallery_feats, gallery_
     n = probe_feats.shape[0]
     mated = np.isin(probe_subjects, gallery_subjects)
     mate_score = np.full(n, -np.inf)
-    best_other = np.full(n, -np.inf)
     top = np.full(n, -np.inf)
     k_max = max(ranks)
     ahead = np.zeros(n, np.int64)
@@ -189,7 +190,6 @@ def open_set_identification(probe_feats, probe_subjects, gallery_feats, gallery_
         m = np.where(is_mate, s, -np.inf).max(axis=1)
         others = np.where(is_mate, -np.inf, s)
         mate_score[a:a + chunk] = m
-        best_other[a:a + chunk] = others.max(axis=1)
         top[a:a + chunk] = s.max(axis=1)
         ahead[a:a + chunk] = np.sum(others >= m[:, None], axis=1)
     query_ranks = ahead[mated] + 1
