@@ -11,8 +11,8 @@ crops are embedded ``batch_images`` at a time; the runner applies the flip fusio
 
 Pooling, as insightface's ``ijb_11.py`` (``image2template_feature``): image feature (optionally
 L2-normalised first, ``normalize_first``; optionally times the detector score,
-``detector_score``, insightface's default) → mean over the images of each media of the template →
-sum (equivalently the mean) of the media features → L2 normalisation. Scores are cosine
+``detector_score``, insightface's default) → mean over the images of each media of the
+template → sum (equivalently the mean) of the media features → L2 normalisation. Scores are cosine
 similarities of the template features, in float64.
 
 1:1: ``tar_at_far`` at 1e-6 … 1e-1 by :func:`tfface.eval.verification.tar_at_far` (the issue's
