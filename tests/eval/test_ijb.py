@@ -362,6 +362,12 @@ def test_pooling_and_scoring_match_the_transcription(dense):
     np.testing.assert_allclose(s, ref_pair_scores(ref, uniq, p1, p2), atol=1e-12)
     with pytest.raises(ValueError, match="template 8"):
         ijb.template_positions(ids, np.r_[p1, 8], "pairs")
+    # Ids outside the lookup table's range take the searchsorted path.
+    big = np.array([-5, 3, 10 ** 12])
+    np.testing.assert_array_equal(ijb.template_positions(big, np.array([3, 10 ** 12, -5]), "x"),
+                                  [1, 2, 0])
+    with pytest.raises(ValueError, match="x names template 4"):
+        ijb.template_positions(big, np.array([3, 4]), "x")
 
 
 def test_roc_points_are_vertices_of_the_full_roc():
