@@ -7,11 +7,20 @@
    2 cores). The distractors (2 GB as float32) are generated chunk by chunk inside a generator and
    never held at once, as they would be read from a memmap; the generation time is measured and
    reported separately. ``--quick`` uses 100,000 distractors.
+3. ``--ijb``: IJB-C 1:1 after extraction (goal <= 60 s and <= 2 GB peak RSS on 2 cores), run
+   alone in its own process so that the peak RSS is its own: 469,375 random 512-d float32 image
+   features (the lines of ``ijbc_name_5pts_score.txt``) in 23,124 templates (3,531 gallery +
+   19,593 probe templates; media ids drawn so that templates hold stills and multi-frame videos)
+   and 15,658,489 template pairs (19,557 genuine), each probe compared with ~800 gallery
+   templates as in the real list. Timed: reading the pair list from text (written once to
+   ``--ijb-pairs``, not timed), media → template pooling with detector-score weights, scoring
+   every pair, TAR@FAR 1e-6..1e-1, AUC and the ROC for the plot.
 
 Peak memory is the process's RSS high-water mark (``resource.getrusage``), which includes the
 Python interpreter and numpy; nothing is written to disk.
 
     python benchmarks/eval.py [--quick] [--distractors N] [--chunk-size 8192]
+    python benchmarks/eval.py --ijb [--ijb-pairs /tmp/tfface_ijbc_pairs.txt]
 """
 import argparse
 import os
@@ -93,13 +102,78 @@ def bench_identification(n_distractors, chunk_size):
           "effective")
 
 
+IJBC_IMAGES, IJBC_GALLERY, IJBC_PROBES = 469_375, 3_531, 19_593
+IJBC_PAIRS, IJBC_GENUINE = 15_658_489, 19_557
+
+
+def _ijbc_pairs(path):
+    """The synthetic pair list (t1 gallery template, t2 probe template, label), written once."""
+    rng = np.random.default_rng(4)
+    probes = np.arange(IJBC_GALLERY, IJBC_GALLERY + IJBC_PROBES)
+    counts = np.full(IJBC_PROBES, IJBC_PAIRS // IJBC_PROBES)
+    counts[: IJBC_PAIRS - counts.sum()] += 1
+    t2 = np.repeat(probes, counts)
+    t1 = rng.integers(0, IJBC_GALLERY, IJBC_PAIRS)
+    label = np.zeros(IJBC_PAIRS, np.int64)
+    label[rng.choice(IJBC_PAIRS, IJBC_GENUINE, replace=False)] = 1
+    if not os.path.isfile(path):
+        t = time.perf_counter()
+        with open(path + ".tmp", "w") as fh:
+            for a in range(0, IJBC_PAIRS, 1 << 20):
+                fh.write("\n".join(f"{x} {y} {z}" for x, y, z in
+                                   zip(t1[a:a + (1 << 20)].tolist(), t2[a:a + (1 << 20)].tolist(),
+                                       label[a:a + (1 << 20)].tolist())))
+                fh.write("\n")
+        os.replace(path + ".tmp", path)
+        print(f"  (wrote {path} in {time.perf_counter() - t:.0f} s; not timed)")
+
+
+def bench_ijbc(pairs_path):
+    from tfface.data.ijb import IJBImages, read_template_pairs
+    from tfface.eval.protocols.ijb import IJBC
+
+    _ijbc_pairs(pairs_path)
+    rng = np.random.default_rng(3)
+    n_t = IJBC_GALLERY + IJBC_PROBES
+    # Every template gets images; ~1/3 of them in multi-frame media (videos).
+    templates = np.r_[np.arange(n_t), rng.integers(0, n_t, IJBC_IMAGES - n_t)]
+    templates.sort()
+    medias = rng.integers(0, 60_000, IJBC_IMAGES)
+    scores = rng.uniform(0.5, 1.0, IJBC_IMAGES)
+    feats = rng.standard_normal((IJBC_IMAGES, 512), dtype=np.float32)
+    images = IJBImages([], None, scores, templates, medias)
+    rss_before = peak_rss_mb()
+    t0, c0 = time.perf_counter(), time.process_time()
+    t1, t2, issame = read_template_pairs(pairs_path)
+    t_read = time.perf_counter() - t0
+    res = IJBC(os.path.dirname(pairs_path)).verify(images, feats, t1, t2, issame)
+    total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak = peak_rss_mb()
+    print(f"IJB-C 1:1: {IJBC_IMAGES:,} image features x 512-d -> {res['num_templates']:,} "
+          f"templates, {res['num_pairs']:,} pairs ({res['num_genuine']:,} genuine): {total:.1f} s "
+          f"(reading the pair list {t_read:.1f} s; CPU time of both cores {cpu:.1f} s; goal 60 s: "
+          f"ratio {total / 60:.2f}); peak RSS "
+          f"{peak:.0f} MB (features alone {feats.nbytes / 2**20:.0f} MB, before the run "
+          f"{rss_before:.0f} MB; goal 2,048 MB: ratio {peak / 2048:.2f})")
+    print(f"  TAR@FAR {res['tar_at_far']}, AUC {res['auc']:.4f}, {res['roc'][0].shape[0]} ROC "
+          "points")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="100,000 distractors")
     parser.add_argument("--distractors", type=int, default=None)
     parser.add_argument("--chunk-size", type=int, default=8192)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--ijb", action="store_true", help="only the IJB-C 1:1 benchmark")
+    parser.add_argument("--ijb-pairs", default=os.path.join("/tmp", "tfface_ijbc_pairs.txt"),
+                        help="synthetic IJB-C pair list (written once if missing)")
     args = parser.parse_args()
+    if args.ijb:
+        print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, load average "
+              f"{os.getloadavg()[0]:.1f}")
+        bench_ijbc(args.ijb_pairs)
+        return
     n = args.distractors or (100_000 if args.quick else 1_000_000)
     print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}")

@@ -13,6 +13,7 @@ from tfface.eval.protocols import cfp  # noqa: F401  (registers cfp_fp, cfp_ff)
 from tfface.eval.protocols import pairlists  # noqa: F401  (registers calfw, cplfw, sllfw)
 from tfface.eval.protocols import rfw  # noqa: F401  (registers rfw_african, _asian, _caucasian, _indian)
 from tfface.eval.protocols import ytf  # noqa: F401  (registers ytf)
+from tfface.eval.protocols import ijb  # noqa: F401  (ijbb, ijbc, ijbb_1n, ijbc_1n)
 
 _EXPORTS = {
     "evaluate_protocol": "tfface.eval.protocols.runner",
