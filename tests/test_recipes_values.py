@@ -213,3 +213,26 @@ def test_recurricularface_values(name):
     if name == "recurricularface_r18_casia":
         assert r["head"]["name"] == "recurricularface"
         assert (r["head"]["a"], r["head"]["b"], r["head"]["margin"]) == (1.1, 0.4, 0.5)
+
+
+@pytest.mark.parametrize("name", _paper_recipes())
+def test_docstring_eval_commands_name_registered_protocols(name):
+    """Each recipe lists the commands that produce its paper table's columns; every protocol and
+    option they name exists (checked against the registry, not run: the data is not here)."""
+    import shlex
+
+    from tfface import registry
+
+    doc = _module(name).__doc__
+    commands = [line.strip() for line in doc.splitlines() if line.strip().startswith("tfface eval ")]
+    assert commands, f"{name}: the docstring lists no 'tfface eval' command"
+    known = set(registry.names("protocol"))
+    for command in commands:
+        argv = shlex.split(command)
+        protocols = [argv[i + 1] for i, a in enumerate(argv) if a == "--protocol"]
+        datas = [argv[i + 1] for i, a in enumerate(argv) if a == "--data"]
+        assert protocols and len(protocols) == len(datas), command
+        assert set(protocols) <= known, f"{name}: unknown protocols {set(protocols) - known}"
+        assert argv[argv.index("--model") + 1] == f"runs/{name}"
+        flip = argv[argv.index("--flip") + 1] if "--flip" in argv else "none"
+        assert flip in ("none", "sum", "concat")

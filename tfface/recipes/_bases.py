@@ -36,7 +36,8 @@ def aux(name, weight, **args):
 # α = 5e-5 (eq. 12), so the recipes use CentreLoss(reduction="sum"). facenet's own centre loss is
 # a mean over N·D; we follow the printed equation.
 # Evaluation as the paper's: features of the image and its mirror concatenated (flip "concat"),
-# Euclidean distance.
+# Euclidean distance; on the L2-normalised features tfface compares, Euclidean distance orders
+# pairs exactly as cosine similarity does, so the protocols' default cosine gives the same figures.
 # Data: tfface align VGGFACE2_TRAIN data/vggface2_160 --mode facenet --size 160
 #       tfface build data/vggface2_160 data/vggface2_tfrecords
 MML = Recipe.from_dict({

@@ -8,6 +8,10 @@ Convergence experiment (§4.2, Fig. 5): MobileFaceNet on CASIA-WebFace with m = 
 diverges (NaN loss) in the paper's figure, the counterpart of
 curricularface_mobilefacenet_casia; training stops with a clear error when it does.
 
+Evaluate (the paper's table columns; DATA_<NAME> is each benchmark as distributed, docs/eval.md):
+- Fig. 5 (convergence; evaluate as Table 4):
+    tfface eval --model runs/curricularface_arcface_mobilefacenet_casia --protocol lfw --data DATA_LFW --protocol cfp_fp --data DATA_CFP_FP --protocol agedb_30 --data DATA_AGEDB_30 --flip sum --out runs/curricularface_arcface_mobilefacenet_casia/eval
+
 Base: CURRICULARFACE in tfface/recipes/_bases.py (setting, choices, data).
 Run: tfface train curricularface_arcface_mobilefacenet_casia --workdir runs/curricularface_arcface_mobilefacenet_casia
 """

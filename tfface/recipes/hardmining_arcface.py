@@ -6,6 +6,10 @@ Network for Face Recognition"; §III-D, results in Table I (CASIA-WebFace traini
 Loss: ArcFace (eq. 8), cos(θ_y + m); s = 64, m = 0.5, the ArcFace paper's
 values (eq. 8 names s and m only); the baseline of hardmining_arcface_hm.
 
+Evaluate (the paper's table columns; DATA_<NAME> is each benchmark as distributed, docs/eval.md):
+- Tables I and II (LFW, YTF):
+    tfface eval --model runs/hardmining_arcface --protocol lfw --data DATA_LFW --protocol ytf --data DATA_YTF --out runs/hardmining_arcface/eval
+
 Base: HARD_MINING in tfface/recipes/_bases.py (setting, choices, data).
 Run: tfface train hardmining_arcface --workdir runs/hardmining_arcface
 """

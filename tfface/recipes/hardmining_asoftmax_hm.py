@@ -7,6 +7,10 @@ Loss: Hard-Mining (Algorithm 1, §II-B to §II-E) over A-Softmax (SphereFace, eq
 SphereFace's λ annealing (tfface's defaults: base 1000, γ = 0.12, power 1, λ_min = 5): per sample x = β·L,
 loss = α·x·σ(A·(x − B)), α = 1.5, β = 1.1, A = 35, B = 0.75.
 
+Evaluate (the paper's table columns; DATA_<NAME> is each benchmark as distributed, docs/eval.md):
+- Tables I and II (LFW, YTF):
+    tfface eval --model runs/hardmining_asoftmax_hm --protocol lfw --data DATA_LFW --protocol ytf --data DATA_YTF --out runs/hardmining_asoftmax_hm/eval
+
 Base: HARD_MINING in tfface/recipes/_bases.py (setting, choices, data).
 Run: tfface train hardmining_asoftmax_hm --workdir runs/hardmining_asoftmax_hm
 """

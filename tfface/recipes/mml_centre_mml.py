@@ -12,6 +12,16 @@ Two-stage training as the paper's: "Softmax Loss + Centre Loss + MML loads the t
 Softmax Loss + Centre Loss as the pre-trained model" (§3.1). init_from points at that run (train
 mml_centre with --workdir runs/mml_centre first). The one-run form is mml_centre_mml_onestage.
 
+Evaluate (the paper's table columns; DATA_<NAME> is each benchmark as distributed, docs/eval.md):
+- Table 2 (MegaFace, FaceScrub probes, 1M distractors):
+    tfface eval --model runs/mml_centre_mml --protocol megaface --data DATA_MEGAFACE --flip concat --out runs/mml_centre_mml/eval
+- Table 3 (LFW, YTF):
+    tfface eval --model runs/mml_centre_mml --protocol lfw --data DATA_LFW --protocol ytf --data DATA_YTF --flip concat --out runs/mml_centre_mml/eval
+- Table 4 (SLLFW):
+    tfface eval --model runs/mml_centre_mml --protocol sllfw --data DATA_SLLFW --flip concat --out runs/mml_centre_mml/eval
+- Table 5 (IJB-B, IJB-C 1:1):
+    tfface eval --model runs/mml_centre_mml --protocol ijbb --data DATA_IJBB --protocol ijbc --data DATA_IJBC --flip concat --out runs/mml_centre_mml/eval
+
 Base: MML in tfface/recipes/_bases.py (setting, choices, data).
 Run: tfface train mml_centre_mml --workdir runs/mml_centre_mml
 """

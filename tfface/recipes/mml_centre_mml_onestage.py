@@ -11,6 +11,16 @@ MML (eq. 13) penalises class-centre pairs closer than M, as the text says (the p
 has the sign reversed; see the design notes). tfface sums eq. 13 over unordered pairs; the
 printed double sum counts each pair twice, so β acts at half its literal size.
 
+Evaluate (the paper's table columns; DATA_<NAME> is each benchmark as distributed, docs/eval.md):
+- Table 2 (MegaFace, FaceScrub probes, 1M distractors):
+    tfface eval --model runs/mml_centre_mml_onestage --protocol megaface --data DATA_MEGAFACE --flip concat --out runs/mml_centre_mml_onestage/eval
+- Table 3 (LFW, YTF):
+    tfface eval --model runs/mml_centre_mml_onestage --protocol lfw --data DATA_LFW --protocol ytf --data DATA_YTF --flip concat --out runs/mml_centre_mml_onestage/eval
+- Table 4 (SLLFW):
+    tfface eval --model runs/mml_centre_mml_onestage --protocol sllfw --data DATA_SLLFW --flip concat --out runs/mml_centre_mml_onestage/eval
+- Table 5 (IJB-B, IJB-C 1:1):
+    tfface eval --model runs/mml_centre_mml_onestage --protocol ijbb --data DATA_IJBB --protocol ijbc --data DATA_IJBC --flip concat --out runs/mml_centre_mml_onestage/eval
+
 Base: MML in tfface/recipes/_bases.py (setting, choices, data).
 Run: tfface train mml_centre_mml_onestage --workdir runs/mml_centre_mml_onestage
 """

@@ -6,6 +6,14 @@ Softmax Loss for Face Recognition", AAAI 2020; § "Experimental Settings", resul
 
 Loss: OHEM (keep 0.9) over Arc-Softmax logits (m = 0.5, s = 32).
 
+Evaluate (the paper's table columns; DATA_<NAME> is each benchmark as distributed, docs/eval.md):
+- Table 3 (LFW, CALFW, CPLFW, AgeDB, CFP):
+    tfface eval --model runs/mv_hm_arc_softmax --protocol lfw --data DATA_LFW --protocol calfw --data DATA_CALFW --protocol cplfw --data DATA_CPLFW --protocol agedb_30 --data DATA_AGEDB_30 --protocol cfp_fp --data DATA_CFP_FP --out runs/mv_hm_arc_softmax/eval
+- Table 4 (RFW):
+    tfface eval --model runs/mv_hm_arc_softmax --protocol rfw_african --data DATA_RFW_AFRICAN --protocol rfw_asian --data DATA_RFW_ASIAN --protocol rfw_caucasian --data DATA_RFW_CAUCASIAN --protocol rfw_indian --data DATA_RFW_INDIAN --out runs/mv_hm_arc_softmax/eval
+- Table 5 (MegaFace; the Trillion-Pairs columns have no protocol in tfface):
+    tfface eval --model runs/mv_hm_arc_softmax --protocol megaface --data DATA_MEGAFACE --out runs/mv_hm_arc_softmax/eval
+
 Base: MV_SOFTMAX in tfface/recipes/_bases.py (setting, choices, data).
 Run: tfface train mv_hm_arc_softmax --workdir runs/mv_hm_arc_softmax
 """

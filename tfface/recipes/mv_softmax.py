@@ -7,6 +7,14 @@ Softmax Loss for Face Recognition", AAAI 2020; § "Experimental Settings", resul
 Loss: eq. 1, softmax over s·cos θ with normalised weights and features
 (tfface NormFace, s = 32), not a plain fully connected layer: the base setting.
 
+Evaluate (the paper's table columns; DATA_<NAME> is each benchmark as distributed, docs/eval.md):
+- Table 3 (LFW, CALFW, CPLFW, AgeDB, CFP):
+    tfface eval --model runs/mv_softmax --protocol lfw --data DATA_LFW --protocol calfw --data DATA_CALFW --protocol cplfw --data DATA_CPLFW --protocol agedb_30 --data DATA_AGEDB_30 --protocol cfp_fp --data DATA_CFP_FP --out runs/mv_softmax/eval
+- Table 4 (RFW):
+    tfface eval --model runs/mv_softmax --protocol rfw_african --data DATA_RFW_AFRICAN --protocol rfw_asian --data DATA_RFW_ASIAN --protocol rfw_caucasian --data DATA_RFW_CAUCASIAN --protocol rfw_indian --data DATA_RFW_INDIAN --out runs/mv_softmax/eval
+- Table 5 (MegaFace; the Trillion-Pairs columns have no protocol in tfface):
+    tfface eval --model runs/mv_softmax --protocol megaface --data DATA_MEGAFACE --out runs/mv_softmax/eval
+
 Base: MV_SOFTMAX in tfface/recipes/_bases.py (setting, choices, data).
 Run: tfface train mv_softmax --workdir runs/mv_softmax
 """

@@ -5,6 +5,14 @@ and 3.
 
 Head: CurricularFace (s = 64, m = 0.5), the method ReCurricularFace revises.
 
+Evaluate (the paper's table columns; DATA_<NAME> is each benchmark as distributed, docs/eval.md):
+- Table 1 (LFW, AgeDB-30, CFP-FP):
+    tfface eval --model runs/recurricularface_curricularface_r18_casia --protocol lfw --data DATA_LFW --protocol agedb_30 --data DATA_AGEDB_30 --protocol cfp_fp --data DATA_CFP_FP --flip sum --out runs/recurricularface_curricularface_r18_casia/eval
+- Table 2 (IJB-B, IJB-C):
+    tfface eval --model runs/recurricularface_curricularface_r18_casia --protocol ijbb --data DATA_IJBB --protocol ijbc --data DATA_IJBC --flip sum --out runs/recurricularface_curricularface_r18_casia/eval
+- Table 3 (TinyFace):
+    tfface eval --model runs/recurricularface_curricularface_r18_casia --protocol tinyface --data DATA_TINYFACE --flip sum --out runs/recurricularface_curricularface_r18_casia/eval
+
 Base: RECURRICULARFACE in tfface/recipes/_bases.py (setting, choices, data).
 Run: tfface train recurricularface_curricularface_r18_casia --workdir runs/recurricularface_curricularface_r18_casia
 """
