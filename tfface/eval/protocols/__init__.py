@@ -4,5 +4,7 @@ Importing this package registers every protocol module listed below (``tfface.re
 it when the ``protocol`` kind is first asked for).
 """
 from tfface.eval.protocols.base import Protocol
+from tfface.eval.protocols import megaface  # noqa: F401
+from tfface.eval.protocols import tinyface  # noqa: F401
 
 __all__ = ["Protocol"]
