@@ -130,6 +130,14 @@ class MegaFace(Protocol):
                                     self.image_size, self.landmark_order)
         return paths
 
+    def _rows(self, features, index):
+        """The distractor rows of one list without copying 10^6 × D features at once: the array
+        itself when the list is all of it in order, else a generator of gathered chunks."""
+        if index.shape[0] == features.shape[0] and np.array_equal(index, np.arange(index.shape[0])):
+            return features
+        cs = self.chunk_size
+        return (features[index[a:a + cs]] for a in range(0, index.shape[0], cs))
+
     def evaluate(self, embed, progress=None):
         say = progress or (lambda message: None)
         layout = mf.find_megaface(self.data, **self.folders)
@@ -159,7 +167,7 @@ class MegaFace(Protocol):
         lists = {}
         union, index = [], {}
         dropped = set()
-        for s in sizes:
+        for s in reversed(sizes):  # the largest list first: its rows are the array itself
             rel = mf.read_feature_list(available[s])[0]
             kept_rel = []
             for p in rel:
@@ -195,7 +203,8 @@ class MegaFace(Protocol):
                   "tar_at_far_by_distractors": {}, "num_distractors": {}}
         for s in sizes:
             say(f"megaface: {s} distractors")
-            r = identify(fs_emb, labels, distractors=mf_emb[lists[s]], protocol="megaface",
+            r = identify(fs_emb, labels, distractors=self._rows(mf_emb, lists[s]),
+                         num_distractors=lists[s].shape[0], protocol="megaface",
                          ranks=self.ranks, far=self.far, chunk_size=self.chunk_size)
             result["rank1_by_distractors"][s] = r["rank1"]
             result["cmc_by_distractors"][s] = r["cmc"]

@@ -120,8 +120,10 @@ def mate_positions(probes, probe_labels, gallery, gallery_labels, chunk=256):
                 raise ValueError(f"probe {start + i} (identity {lab}) has no image in "
                                  "Gallery_Match; TinyFace's closed-set protocol needs one")
             ms = np.sort(row[mates])[::-1]
-            others = np.sort(row[~mates])
-            ahead = others.shape[0] - np.searchsorted(others, ms, side="left")
+            # non-mates >= each mate score: all gallery items >= it minus the mates >= it
+            # (a few comparison passes per probe instead of sorting 150k scores)
+            ge = np.count_nonzero(row[None, :] >= ms[:, None], axis=1)
+            ahead = ge - np.count_nonzero(ms[None, :] >= ms[:, None], axis=1)
             out.append(ahead + np.arange(1, ms.shape[0] + 1))
     return out
 
