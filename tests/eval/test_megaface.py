@@ -82,9 +82,10 @@ def unit(x):
 
 
 def devkit_reference(probe_feats, probe_ids, distractor_feats, far, ties="against"):
-    """The devkit's CMC rank 1 and verification on every pair, by brute force."""
+    """The devkit's CMC and verification on every pair, by brute force: (rank-1 rate, TAR@FAR,
+    number of impostors, per-query ranks with ties against the mate)."""
     p, d = unit(probe_feats), unit(distractor_feats)
-    hits, genuine, impostor = [], [], []
+    hits, ranks, genuine = [], [], []
     for name in sorted(set(probe_ids)):
         members = [k for k, x in enumerate(probe_ids) if x == name]
         for i in members:              # the gallery image, added to the distractors
@@ -93,6 +94,7 @@ def devkit_reference(probe_feats, probe_ids, distractor_feats, far, ties="agains
                     continue
                 pos = float(np.float32(p[j] @ p[i]))
                 comp = (p[j] @ d.T).astype(np.float32)
+                ranks.append(1 + int(np.sum(comp >= pos)))
                 if ties == "against":
                     hits.append(not np.any(comp >= pos))
                 else:                  # FaceX-Zoo: success when pos >= the best distractor
@@ -102,7 +104,7 @@ def devkit_reference(probe_feats, probe_ids, distractor_feats, far, ties="agains
     sim = np.concatenate([genuine, impostor])
     issame = np.concatenate([np.ones(len(genuine), bool), np.zeros(impostor.size, bool)])
     tar = {f: v[0] if isinstance(v, (tuple, list)) else v for f, v in tar_at_far(sim, issame, far).items()}
-    return float(np.mean(hits)), tar, impostor.size
+    return float(np.mean(hits)), tar, impostor.size, np.array(ranks)
 
 
 def build(root, **args):
@@ -119,8 +121,10 @@ def test_megaface_matches_devkit_transcription(megaface):
     fs = [megaface["feats"][str(root / "FaceScrub" / p)] for p in megaface["fs_paths"]]
     for size, idx in SIZES.items():
         d = [megaface["feats"][str(root / "MegaFace" / megaface["mf_rel"][i])] for i in idx]
-        rank1, tar, n_imp = devkit_reference(fs, megaface["fs_ids"], d, FAR)
+        rank1, tar, n_imp, ranks = devkit_reference(fs, megaface["fs_ids"], d, FAR)
         assert res["rank1_by_distractors"][size] == pytest.approx(rank1)
+        cmc = [np.mean(ranks <= r) for r in range(1, 11)]
+        assert res["cmc_by_distractors"][size] == pytest.approx(cmc)
         for f in FAR:
             assert same(res["tar_at_far_by_distractors"][size][f], tar[f]), (size, f)
         assert res["num_distractors"][size] == len(idx)
@@ -154,7 +158,7 @@ def test_megaface_noise_lists(megaface):
     fs = [megaface["feats"][str(root / "FaceScrub" / megaface["fs_paths"][k])] for k in keep]
     ids = [megaface["fs_ids"][k] for k in keep]
     d = [megaface["feats"][str(root / "MegaFace" / megaface["mf_rel"][i])] for i in SIZES[10] if i != 5]
-    rank1, tar, _ = devkit_reference(fs, ids, d, (0.1,))
+    rank1, tar, _, _ = devkit_reference(fs, ids, d, (0.1,))
     assert res["rank1"] == pytest.approx(rank1)
     assert same(res["tar_at_far"][0.1], tar[0.1])
     assert res["num_distractors"][10] == 9
@@ -164,7 +168,7 @@ def test_megaface_noise_lists(megaface):
     res = build(root, sizes=[10], far=(0.1,), noises="insightface").evaluate(megaface["embed"])
     fs = unit([megaface["feats"][str(root / "FaceScrub" / p)] for p in megaface["fs_paths"]])
     fs[1] = unit(fs[0] + fs[2])
-    rank1, _, _ = devkit_reference(fs, megaface["fs_ids"], d, (0.1,))
+    rank1, _, _, _ = devkit_reference(fs, megaface["fs_ids"], d, (0.1,))
     assert res["rank1"] == pytest.approx(rank1)
 
     res = build(root, sizes=[10], noises="none").evaluate(megaface["embed"])

@@ -90,7 +90,7 @@ class MegaFace(Protocol):
         set_index: the ``<set>`` of the distractor lists (the devkit ships set 1).
         noises: "remove" (default), "insightface" or "none" (see the module docstring).
         far: FARs of the verification figure (default 1e-6, the challenge's).
-        ranks: CMC ranks reported at every size (``rank1`` always).
+        ranks: the CMC (``cmc``: rates at ranks 1 … max(ranks), a list) runs to max(ranks).
         align: "none" (images as they are) or "landmarks" (needs ``aligned_dir``).
         aligned_dir: where ``align="landmarks"`` writes (and reuses) the crops.
         image_size: crop size for ``align="landmarks"``.
@@ -101,7 +101,7 @@ class MegaFace(Protocol):
 
     task = "identification"
 
-    def __init__(self, data, sizes=None, set_index=1, noises="remove", far=(1e-6,), ranks=(1,),
+    def __init__(self, data, sizes=None, set_index=1, noises="remove", far=(1e-6,), ranks=(1, 5, 10),
                  align="none", aligned_dir=None, image_size=112, landmark_order=(0, 1, 2, 3, 4),
                  templatelists=None, facescrub=None, megaface=None, chunk_size=8192):
         super().__init__(data)
@@ -207,7 +207,8 @@ class MegaFace(Protocol):
                          num_distractors=lists[s].shape[0], protocol="megaface",
                          ranks=self.ranks, far=self.far, chunk_size=self.chunk_size)
             result["rank1_by_distractors"][s] = r["rank1"]
-            result["cmc_by_distractors"][s] = r["cmc"]
+            q = r["query_ranks"]
+            result["cmc_by_distractors"][s] = [float(np.mean(q <= k)) for k in range(1, max(self.ranks) + 1)]
             result["tar_at_far_by_distractors"][s] = tar_from_top(
                 r["genuine_scores"], r["impostor_top"], r["num_impostor"], r["far_k"])
             result["num_distractors"][s] = r["num_distractors"]

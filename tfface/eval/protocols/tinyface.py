@@ -174,7 +174,7 @@ class TinyFace(Protocol):
         first = np.array([x[0] for x in positions])
         result = {f"rank{r}": float(np.mean(first <= r)) for r in self.ranks}
         result["map"] = float(np.mean([average_precision(x) for x in positions]))
-        result["cmc"] = {r: result[f"rank{r}"] for r in self.ranks}
+        result["cmc"] = [float(np.mean(first <= r)) for r in range(1, max(self.ranks) + 1)]
         result.update(num_probes=len(probe), num_gallery=len(match),
                       num_distractors=len(distractor))
         return result
