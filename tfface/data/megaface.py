@@ -27,7 +27,8 @@ import re
 from tfface.data.images import IMAGE_EXTENSIONS
 
 __all__ = ["DISTRACTOR_SIZES", "find_megaface", "read_feature_list", "distractor_lists",
-           "read_facescrub_noises", "read_megaface_noises", "noise_key", "resolve_images", "read_face_json",
+           "read_facescrub_noises", "read_megaface_noises", "noise_key", "resolve_images",
+           "read_face_json",
            "align_listed"]
 
 #: The distractor-set sizes of the devkit (``run_experiment.py``'s default ``--sizes``).
@@ -51,8 +52,8 @@ def find_megaface(root, templatelists=None, facescrub=None, megaface=None):
     given explicitly (absolute, or relative to ``root``)."""
     root = os.fspath(root)
     if not os.path.isdir(root):
-        raise FileNotFoundError(f"{root}: not a folder; expected the MegaFace root (templatelists/, "
-                                "FaceScrub/, MegaFace/)")
+        raise FileNotFoundError(f"{root}: not a folder; expected the MegaFace root "
+                                "(templatelists/, FaceScrub/, MegaFace/)")
 
     def pick(given, names, what):
         if given is not None:
@@ -65,10 +66,12 @@ def find_megaface(root, templatelists=None, facescrub=None, megaface=None):
     lists = pick(templatelists, ("templatelists", os.path.join("devkit", "templatelists")),
                  "template-list")
     if not os.path.isfile(os.path.join(lists, _FACESCRUB_LIST)):
-        raise FileNotFoundError(f"{lists}: no {_FACESCRUB_LIST} (the devkit's FaceScrub probe list)")
+        raise FileNotFoundError(f"{lists}: no {_FACESCRUB_LIST} (the devkit's FaceScrub probe "
+                                "list)")
     out = {
         "templatelists": lists,
-        "facescrub": pick(facescrub, ("FaceScrub", "facescrub_images", "facescrub"), "FaceScrub image"),
+        "facescrub": pick(facescrub, ("FaceScrub", "facescrub_images", "facescrub"),
+                          "FaceScrub image"),
         "megaface": pick(megaface, ("MegaFace", "megaface_images", "megaface"), "MegaFace image"),
     }
     for key in ("facescrub_noises", "megaface_noises"):
@@ -83,7 +86,8 @@ def read_feature_list(path, need_ids=False):
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not JSON ({e}); expected the devkit's {{\"path\": [...]}} list") from e
+        raise ValueError(f"{path}: not JSON ({e}); expected the devkit's "
+                         "{\"path\": [...]} list") from e
     if not isinstance(data, dict) or not isinstance(data.get("path"), list):
         raise ValueError(f"{path}: expected a JSON object with a \"path\" list (the devkit's "
                          "template-list format)")
@@ -165,7 +169,8 @@ def resolve_images(root, rel_paths, source):
 
 
 def read_face_json(path):
-    """The JSON beside a MegaFace image -> ``(box (x, y, w, h) or None, landmarks {int: (x, y)})``."""
+    """The JSON beside a MegaFace image -> ``(box (x, y, w, h) or None,
+    landmarks {int: (x, y)})``."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -175,7 +180,8 @@ def read_face_json(path):
     box = data.get("bounding_box")
     if box is not None:
         box = tuple(float(box[k]) for k in ("x", "y", "width", "height"))
-    marks = {int(k): (float(v["x"]), float(v["y"])) for k, v in (data.get("landmarks") or {}).items()}
+    marks = {int(k): (float(v["x"]), float(v["y"]))
+             for k, v in (data.get("landmarks") or {}).items()}
     return box, marks
 
 

@@ -5,9 +5,10 @@ Identification (the devkit's CMC): for every FaceScrub identity and every ordere
 its images, i ≠ j, image i is put into the gallery together with the N distractors and image j is
 the probe; the query's rank is 1 + the number of distractors at least as similar to j as i is
 (ties count against the mate). ``rank1`` is the share of such queries at rank 1 — the MegaFace
-paper's "identification rate" — for every distractor list ``megaface_features_list.json_<N>_<set>``
-present. This is :func:`tfface.eval.identification.identify` with ``protocol="megaface"`` (no
-gallery: the FaceScrub set plays both roles), which streams the distractors.
+paper's "identification rate" — for every distractor list
+``megaface_features_list.json_<N>_<set>`` present. This is
+:func:`tfface.eval.identification.identify` with ``protocol="megaface"`` (no gallery: the
+FaceScrub set plays both roles), which streams the distractors.
 
 Verification (the devkit's ROC, reported at FAR = 1e-6): genuine pairs are the same ordered
 FaceScrub pairs, impostors every probe-distractor pair; TAR@FAR is
@@ -101,9 +102,9 @@ class MegaFace(Protocol):
 
     task = "identification"
 
-    def __init__(self, data, sizes=None, set_index=1, noises="remove", far=(1e-6,), ranks=(1, 5, 10),
-                 align="none", aligned_dir=None, image_size=112, landmark_order=(0, 1, 2, 3, 4),
-                 templatelists=None, facescrub=None, megaface=None, chunk_size=8192):
+    def __init__(self, data, sizes=None, set_index=1, noises="remove", far=(1e-6,),
+                 ranks=(1, 5, 10), align="none", aligned_dir=None, image_size=112,
+                 landmark_order=(0, 1, 2, 3, 4), templatelists=None, facescrub=None, megaface=None, chunk_size=8192):
         super().__init__(data)
         if noises not in NOISE_MODES:
             raise ValueError(f"noises={noises!r}: expected one of {NOISE_MODES}")
@@ -181,8 +182,8 @@ class MegaFace(Protocol):
             lists[s] = np.array([index[p] for p in kept_rel], dtype=np.int64)
 
         say(f"megaface: {len(fs_rel_kept)} FaceScrub images, {len(union)} distractors")
-        fs_emb = np.asarray(embed(self._images(layout["facescrub"], fs_rel_kept, fs_list, "facescrub"),
-                                  "megaface/facescrub"), dtype=np.float32)
+        fs_images = self._images(layout["facescrub"], fs_rel_kept, fs_list, "facescrub")
+        fs_emb = np.asarray(embed(fs_images, "megaface/facescrub"), dtype=np.float32)
         mf_emb = np.asarray(embed(self._images(layout["megaface"], union, lists_dir, "megaface"),
                                   "megaface/distractors"), dtype=np.float32)
 
@@ -208,7 +209,8 @@ class MegaFace(Protocol):
                          ranks=self.ranks, far=self.far, chunk_size=self.chunk_size)
             result["rank1_by_distractors"][s] = r["rank1"]
             q = r["query_ranks"]
-            result["cmc_by_distractors"][s] = [float(np.mean(q <= k)) for k in range(1, max(self.ranks) + 1)]
+            result["cmc_by_distractors"][s] = [float(np.mean(q <= k))
+                                               for k in range(1, max(self.ranks) + 1)]
             result["tar_at_far_by_distractors"][s] = tar_from_top(
                 r["genuine_scores"], r["impostor_top"], r["num_impostor"], r["far_k"])
             result["num_distractors"][s] = r["num_distractors"]

@@ -18,8 +18,8 @@ Metrics, as the official evaluation (a Market-1501-style MATLAB script; its Pyth
 features, the order of the official Euclidean distance on them). ``rank{1,5,10,20}``: the share of
 probes whose first same-identity gallery image is within the first r; ``map``: the mean over
 probes of the trapezoidal average precision
-``AP = Σ_i (1/n_good)·(p(n_i − 1) + p(n_i))/2`` over the positions n_i of the probe's mates, p(n)
-the precision at position n (p(0) = 1). Ties count against the probe: a non-mate exactly as
+``AP = Σ_i (1/n_good)·(p(n_i − 1) + p(n_i))/2`` over the positions n_i of the probe's mates,
+p(n) the precision at position n (p(0) = 1). Ties count against the probe: a non-mate exactly as
 similar as a mate is ranked ahead of it (the official ``argsort`` leaves tie order unspecified).
 """
 import os
@@ -37,7 +37,8 @@ SUBSETS = ("Probe", "Gallery_Match", "Gallery_Distractor")
 def _list_images(folder):
     out = []
     for dirpath, _, files in os.walk(folder):
-        out += [os.path.join(dirpath, f) for f in files if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
+        out += [os.path.join(dirpath, f) for f in files
+                if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
     return sorted(out)
 
 
