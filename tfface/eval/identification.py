@@ -196,10 +196,7 @@ def identify(probes, probe_labels, gallery=None, gallery_labels=None, distractor
 
     Returns ``{"cmc": {rank: rate}, "rank1", "tar_at_far": {far: tar}, "far_thresholds",
     "far_k", "query_ranks" (per query; ``max(ranks)+1`` means beyond the largest rank),
-    "num_queries", "num_distractors", "num_genuine", "num_impostor", "protocol",
-    "genuine_scores" (one per genuine pair), "impostor_top" (the highest impostor scores kept,
-    in decreasing order: at least ``k + 1`` for every requested FAR when the number of
-    distractors is known)}``.
+    "num_queries", "num_distractors", "num_genuine", "num_impostor", "protocol"}``.
     """
     ranks = tuple(int(r) for r in ranks)
     if not ranks or min(ranks) < 1:
@@ -262,9 +259,7 @@ def identify(probes, probe_labels, gallery=None, gallery_labels=None, distractor
     if known_n is not None:
         n_imp_planned = n_imp_fixed + p.shape[0] * known_n
         ks = [k for _, k in _far_k(far, n_imp_planned)]
-        # k + 1 scores: the (k+1)-th largest impostor is the threshold of a FAR whose k it is
-        # (returned as impostor_top, so tar_at_far can be evaluated on the kept scores).
-        b = max(ks, default=-1) + 1
+        b = max(ks, default=0)
         if b > max_impostor_buffer:
             raise ValueError(
                 f"far={min(f for f, k in _far_k(far, n_imp_planned) if k > max_impostor_buffer)}"
@@ -332,6 +327,4 @@ def identify(probes, probe_labels, gallery=None, gallery_labels=None, distractor
         "num_distractors": int(n_dis),
         "num_genuine": int(genuine.shape[0]),
         "num_impostor": int(n_imp),
-        "genuine_scores": genuine.astype(np.float32),
-        "impostor_top": imp_top,
     }

@@ -11,10 +11,9 @@ paper's "identification rate" — for every distractor list
 FaceScrub set plays both roles), which streams the distractors.
 
 Verification (the devkit's ROC, reported at FAR = 1e-6): genuine pairs are the same ordered
-FaceScrub pairs, impostors every probe-distractor pair; TAR@FAR is
-:func:`tfface.eval.verification.tar_at_far` (the one definition), evaluated on the genuine scores
-and the highest impostor scores, which is exact: TAR@FAR on N impostors depends only on
-k = floor(FAR·N) and the k + 1 highest impostor scores, and ``identify`` keeps those.
+FaceScrub pairs, impostors every probe-distractor pair; TAR@FAR as
+:func:`tfface.eval.verification.tar_at_far` defines it (the one definition), which ``identify``
+computes exactly from the k + 1 highest impostor scores it keeps while streaming.
 
 Images: used as they are and resized by the runner to the model's input (``align="none"``: the
 folders hold aligned crops, e.g. insightface's ``megaface_testpack`` or a ``tfface align`` run),
@@ -37,7 +36,6 @@ from tfface import registry
 from tfface.data import megaface as mf
 from tfface.eval.identification import identify
 from tfface.eval.protocols.base import Protocol
-from tfface.eval.verification import tar_at_far
 
 NOISE_MODES = ("remove", "insightface", "none")
 ALIGN_MODES = ("none", "landmarks")
@@ -46,37 +44,6 @@ ALIGN_MODES = ("none", "landmarks")
 def _normalize(x):
     x = np.asarray(x, dtype=np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def _tar_value(v):
-    if isinstance(v, dict):
-        return float(v["tar"])
-    if isinstance(v, (tuple, list)):
-        return float(v[0])
-    return float(v)
-
-
-def tar_from_top(genuine, impostor_top, num_impostor, far_k):
-    """TAR@FAR on ``num_impostor`` impostors of which only the highest (``impostor_top``, at least
-    k + 1 of them) were kept: :func:`tar_at_far` on the kept scores, each FAR replaced by one
-    that gives the same k on the kept set. ``far_k``: ``{far: k}`` with k = floor(far·N)."""
-    top = np.sort(np.asarray(impostor_top, dtype=np.float64))[::-1]
-    need = max(far_k.values(), default=-1) + 1
-    top = top[:max(need, 1)] if top.shape[0] > need else top
-    n = top.shape[0]
-    genuine = np.asarray(genuine, dtype=np.float64)
-    sim = np.concatenate([genuine, top])
-    issame = np.concatenate([np.ones(genuine.shape[0], bool), np.zeros(n, bool)])
-    local = {}
-    for f, k in far_k.items():
-        if k < n:
-            local[f] = (k + 0.5) / n
-        elif k == num_impostor == n:
-            local[f] = 1.0
-        else:
-            raise ValueError(f"far={f} needs the top {k + 1} impostor scores, only {n} were kept")
-    out = tar_at_far(sim, issame, far=tuple(local.values()))
-    return {f: _tar_value(out[lf]) for f, lf in local.items()}
 
 
 @registry.register("protocol", "megaface", inject=("data",))
@@ -211,8 +178,7 @@ class MegaFace(Protocol):
             q = r["query_ranks"]
             result["cmc_by_distractors"][s] = [float(np.mean(q <= k))
                                                for k in range(1, max(self.ranks) + 1)]
-            result["tar_at_far_by_distractors"][s] = tar_from_top(
-                r["genuine_scores"], r["impostor_top"], r["num_impostor"], r["far_k"])
+            result["tar_at_far_by_distractors"][s] = r["tar_at_far"]
             result["num_distractors"][s] = r["num_distractors"]
             last = r
         top = sizes[-1]  # the headline figures: the largest distractor set run (10^6 in papers)
