@@ -18,6 +18,7 @@ COMMANDS = {
     "build": ("tfface.commands.build", "image folder (one sub-folder per identity) -> sharded TFRecords"),
     "train": ("tfface.commands.train", "train a recipe with model.fit under tf.distribute"),
     "eval": ("tfface.commands.eval", "verification / identification protocols"),
+    "pack": ("tfface.commands.pack", "a pair set -> an insightface-compatible .bin"),
     "export": ("tfface.commands.export", "export a trained run to a SavedModel"),
     "recipe": ("tfface.commands.recipe", "list the bundled recipes, or show one fully resolved"),
     "demo": ("tfface.commands.demo", "synth -> build -> train -> eval -> export, in minutes on a CPU"),

@@ -48,17 +48,30 @@ def _frozen_mapping(value):
 
 @dataclasses.dataclass(frozen=True)
 class ValSet:
-    """A verification set evaluated at every epoch end (``tfface.eval.VerificationCallback``)."""
+    """A verification set evaluated at every epoch end (``tfface.eval.VerificationCallback``):
+    a registered verification protocol on its data (``{"name", "protocol", "data"}``), an
+    LFW-style pairs.txt with its root, or an insightface .bin."""
 
     name: str = _field(doc="name of the set in the logs (lfw, cfp_fp, ...)")
     pairs: Optional[str] = _field(None, "LFW-style pairs.txt (with root)")
     root: Optional[str] = _field(None, "image folder the pairs.txt names are relative to")
     ext: str = _field("jpg", "image extension of the pairs.txt layout")
     bin: Optional[str] = _field(None, "insightface .bin file (instead of pairs and root)")
+    protocol: Optional[str] = _field(None, "a registered verification protocol (lfw, agedb_30, "
+                                           "cfp_fp, ...; see docs/eval.md), with data")
+    data: Optional[str] = _field(None, "the protocol's folder (or file) as distributed")
+    options: Mapping[str, Any] = _field(doc="the protocol's options (far, folds, ...)",
+                                        factory=dict)
 
     def __post_init__(self):
-        if self.bin is None and (self.pairs is None or self.root is None):
-            raise RecipeError(f"data.val ({self.name}): needs 'bin', or 'pairs' and 'root'")
+        forms = [self.protocol is not None or self.data is not None, self.bin is not None,
+                 self.pairs is not None or self.root is not None]
+        if sum(forms) != 1 or (forms[0] and (self.protocol is None or self.data is None)) or (
+                forms[2] and (self.pairs is None or self.root is None)):
+            raise RecipeError(f"data.val ({self.name}): needs 'protocol' and 'data', or 'bin', "
+                              "or 'pairs' and 'root' (one of the three)")
+        if self.options and self.protocol is None:
+            raise RecipeError(f"data.val ({self.name}): 'options' belong to a 'protocol'")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,13 +1,18 @@
 """The callback during a 1-epoch fit of a tiny model; report writers."""
 import glob
+import io
 import json
 import math
+import os
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
+from tfface import registry
+from tfface.data.binwriter import write_bin
 from tfface.eval.callbacks import VerificationCallback
 from tfface.eval.report import format_table, plot_roc, write_json
 from tfface.eval.verification import verify
@@ -24,8 +29,17 @@ def test_callback_logs_history_and_tensorboard(tmp_path):
     model = keras.Sequential([embedder, keras.layers.Dense(3)])
     model.compile(optimizer="sgd",
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    cb = VerificationCallback({"syn": (images, issame)}, log_dir=str(tmp_path), folds=4,
-                              far=(0.1,), embedder=embedder)
+    # The same pairs as a registered protocol (agedb_30 on a .bin of PNGs: lossless).
+    bins = []
+    for img in images.astype(np.uint8):
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG")
+        bins.append(buf.getvalue())
+    write_bin(tmp_path / "agedb_30.bin", bins, issame)
+    agedb = registry.build("protocol", registry.Component("agedb_30", {"folds": 4, "far": [0.1]}),
+                           data=str(tmp_path))
+    cb = VerificationCallback({"syn": (images, issame), "agedb": agedb}, log_dir=str(tmp_path),
+                              folds=4, far=(0.1,), embedder=embedder)
     hist = model.fit(images, rng.integers(0, 3, 40), epochs=1, batch_size=20, verbose=0,
                      callbacks=[cb])
     # Independent path: predict after training, then the protocol.
@@ -34,6 +48,8 @@ def test_callback_logs_history_and_tensorboard(tmp_path):
     assert hist.history["syn_accuracy"] == [pytest.approx(ref["accuracy"])]
     assert hist.history["syn_tar@far=0.1"] == [pytest.approx(ref["tar_at_far"][0.1])]
     assert hist.history["syn_auc"] == [pytest.approx(ref["auc"])]
+    for key in ("accuracy", "tar@far=0.1", "auc", "eer"):
+        assert hist.history[f"agedb_{key}"] == [pytest.approx(hist.history[f"syn_{key}"][0])]
     tags = set()
     for f in glob.glob(str(tmp_path / "verification" / "events.out.tfevents.*")):
         for event in tf.compat.v1.train.summary_iterator(f):
@@ -51,14 +67,57 @@ def test_report_table_json_png(tmp_path):
     b = np.where(issame[:, None], a + rng.normal(size=(50, 4)), rng.normal(size=(50, 4)))
     res = {"toy": verify(a, b, issame, folds=5, far=(0.1, 1e-3))}
     table = format_table(res)
-    assert "toy" in table and "TAR@1e-1" in table and "n/a" in table  # 1e-3 < 1/25
+    # 1e-3 < 1/25: the FAR = 0 point, starred, with the footnote
+    assert "toy" in table and "TAR@1e-1" in table and "*" in table and "FAR = 0" in table
     assert f"{100 * res['toy']['accuracy']:.2f}" in table
     path = write_json(res, str(tmp_path / "out" / "eval.json"), model="m")
     data = json.load(open(path))
     assert data["model"] == "m"
-    assert data["results"]["toy"]["tar_at_far"]["0.001"] is None
+    assert data["results"]["toy"]["tar_at_far"]["0.001"] == pytest.approx(
+        res["toy"]["tar_at_far"][1e-3])
+    assert data["results"]["toy"]["far_resolution"] == pytest.approx(1 / 25)
     assert data["results"]["toy"]["accuracy"] == pytest.approx(res["toy"]["accuracy"])
     assert data["results"]["toy"]["roc"]["thresholds"][0] is None  # +inf
     png = plot_roc(res, str(tmp_path / "out" / "roc.png"))
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     assert not math.isnan(res["toy"]["auc"])
+
+
+def test_recipe_val_entries_by_protocol(tmp_path):
+    import types
+
+    from tfface.recipe import RecipeError, ValSet
+    from tfface.training.runner import validation_callback
+
+    write_bin(tmp_path / "vgg2_fp.bin", [b"a", b"b"], [True])
+    val = ValSet(name="vgg", protocol="vgg2_fp", data=str(tmp_path), options={"folds": 2})
+    recipe = types.SimpleNamespace(data=types.SimpleNamespace(val=(val,), image_size=(8, 8)))
+    cb = validation_callback(recipe, str(tmp_path))
+    assert cb.sets["vgg"].path == str(tmp_path / "vgg2_fp.bin") and cb.sets["vgg"].folds == 2
+    with pytest.raises(RecipeError, match="one of the three"):
+        ValSet(name="x", protocol="lfw")
+    with pytest.raises(RecipeError, match="one of the three"):
+        ValSet(name="x", protocol="lfw", data="d", bin="x.bin")
+    with pytest.raises(RecipeError, match="belong to a 'protocol'"):
+        ValSet(name="x", bin="x.bin", options={"far": [0.1]})
+    bad = ValSet(name="bad", protocol="vgg2_fp", data=str(tmp_path), options={"nope": 1})
+    recipe.data.val = (bad,)
+    with pytest.raises(ValueError, match=r"data.val\[0\] \(bad\).nope"):
+        validation_callback(recipe, str(tmp_path))
+
+
+def test_write_plots_roc_det_cmc(tmp_path):
+    from tfface.eval.report import write_plots
+
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(40, 4)), rng.normal(size=(40, 4))
+    ver = verify(a, b, np.arange(40) % 2 == 0, folds=4)
+    ver["roc"] = {"fpr": ver["roc"][0].tolist(), "tpr": ver["roc"][1].tolist()}  # protocol form
+    results = {"v": ver, "i": {"cmc": {1: 0.5, 5: 0.8, 10: 0.9}, "num_queries": 10},
+               "t": {"cmc": [0.4, 0.6, 0.7]}}
+    written = write_plots(results, str(tmp_path))
+    assert sorted(os.path.basename(p) for p in written) == ["cmc.png", "det.png", "roc.png"]
+    for p in written:
+        assert open(p, "rb").read(4) == b"\x89PNG"
+    table = format_table(results)
+    assert "rank-1" in table and "rank-10" in table

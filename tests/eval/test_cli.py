@@ -2,6 +2,7 @@
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import types
@@ -90,9 +91,9 @@ def test_cli_writes_table_json_png(tmp_path, readers, capsys):
     eb = model(np.stack([images[b] for _, b in order]).astype(np.float32)).numpy()
     ref = verify(ea, eb, [True] * 3 + [False] * 3 + [True] * 3 + [False] * 3, folds=2,
                  far=(0.5, 0.1))
-    assert data["results"]["lfw"]["accuracy"] == pytest.approx(ref["accuracy"], abs=1e-6)
-    assert data["results"]["lfw"]["tar_at_far"]["0.5"] == pytest.approx(ref["tar_at_far"][0.5])
-    ident = data["results"]["identification"]
+    assert data["lfw"]["accuracy"] == pytest.approx(ref["accuracy"], abs=1e-6)
+    assert data["lfw"]["tar_at_far"]["0.5"] == pytest.approx(ref["tar_at_far"][0.5])
+    ident = data["identification"]
     assert ident["protocol"] == "megaface" and ident["num_queries"] == 12
     assert ident["num_distractors"] == 30
     assert open(out / "roc.png", "rb").read(4) == b"\x89PNG"
@@ -108,7 +109,37 @@ def test_cli_writes_table_json_png(tmp_path, readers, capsys):
     assert tfface_eval(["--model", model_path, "--bin", str(bin_path), "--folds", "2", "--far",
                      "0.5", "--out", str(tmp_path / "bin_report"), "--no-progress"]) == 0
     data = json.load(open(tmp_path / "bin_report" / "eval.json"))
-    assert data["results"]["toy"]["accuracy"] == pytest.approx(ref["accuracy"], abs=1e-6)
+    assert data["toy"]["accuracy"] == pytest.approx(ref["accuracy"], abs=1e-6)
+
+    # Registered protocols: lfw (its own 2 folds from pairs.txt) and the same pairs as lfw.bin
+    # (2 contiguous folds), one model, embeddings cached on disk.
+    (tmp_path / "bins").mkdir()
+    (tmp_path / "bins" / "lfw.bin").write_bytes(bin_path.read_bytes())
+    out = tmp_path / "proto_report"
+    cache = tmp_path / "cache"
+    argv = ["--model", model_path, "--protocol", "lfw", "--data", str(root),
+            "--protocol", "lfw_bin", "--data", str(tmp_path / "bins"),
+            "--set-option", "lfw.ext=png", "--set-option", "lfw_bin.folds=2",
+            "--far", "0.5", "0.01", "--cache", str(cache), "--out", str(out), "--no-progress"]
+    assert tfface_eval(argv) == 0
+    printed = capsys.readouterr().out
+    assert "lfw_bin" in printed and "*" in printed  # 0.01 < 1/6: the FAR = 0 point, starred
+    data = json.load(open(out / "eval.json"))
+    assert set(data) == {"lfw", "lfw_bin"}
+    for name in data:
+        assert data[name]["accuracy"] == pytest.approx(ref["accuracy"], abs=1e-6)
+        assert data[name]["tar_at_far"]["0.5"] == pytest.approx(ref["tar_at_far"][0.5])
+        assert data[name]["tar_at_far"]["0.01"] is not None
+        assert data[name]["far_resolution"] == pytest.approx(1 / 6)
+    assert len(list(cache.iterdir())) == 2  # one pass per image set
+    assert open(out / "det.png", "rb").read(4) == b"\x89PNG"
+    assert json.load(open(out / "run.json"))["protocols"][0]["options"] == {"ext": "png"}
+    assert tfface_eval(argv) == 0  # from the cache
+    assert json.load(open(out / "eval.json")) == data
+    capsys.readouterr()
+    assert tfface_eval(["--model", model_path, "--protocol", "nope", "--data", str(root)]) == 2
+    assert re.search("known:.*lfw", capsys.readouterr().err)
+    assert tfface_eval(["--model", model_path, "--protocol", "lfw"]) == 2
 
 
 def test_cli_dispatch_and_usage_errors(tmp_path):

@@ -22,11 +22,16 @@ def unit(x):
 
 
 def ref_tar(genuine, impostor, far):
-    imp = sorted(impostor, reverse=True)
+    """TAR@FAR by its definition (the largest accepted set whose FAR is at most the target),
+    brute force: the loosest threshold among the impostor scores and -inf (accept strictly
+    greater) that accepts at most floor(far * N_imp) impostors. k = 0 is the FAR = 0 point."""
+    imp = np.sort(np.asarray(impostor, np.float32))
+    gen = np.asarray(genuine, np.float32)
     out = {}
     for f in far:
-        k = int(math.floor(f * len(imp) + 1e-9))
-        out[f] = float("nan") if k == 0 else np.mean(np.asarray(genuine) > imp[k - 1])
+        allowed = int(math.floor(f * len(imp) + 1e-9))
+        ok = [t for t in np.r_[-np.inf, np.unique(imp)] if np.sum(imp > t) <= allowed]
+        out[f] = float(np.mean(gen > min(ok)))
     return out
 
 

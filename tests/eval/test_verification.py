@@ -85,29 +85,62 @@ def test_kfold_inseparable_all_equal():
     assert res["eer"] == pytest.approx(0.5)
 
 
+def reference_tar_at_far(sim, issame, far):
+    """The definition, transcribed by brute force: the largest accepted set whose FAR is at most
+    the target. Candidates: every impostor score (accept strictly greater) and -inf (accept all);
+    the loosest candidate whose accepted impostors number at most floor(far * N_imp) wins."""
+    imp = [s for s, g in zip(sim, issame) if not g]
+    gen = [s for s, g in zip(sim, issame) if g]
+    allowed = int(math.floor(far * len(imp) + 1e-9))
+    best = None
+    for t in sorted(set(imp)) + [-math.inf]:
+        if sum(1 for s in imp if s > t) <= allowed and (best is None or t < best):
+            best = t
+    return sum(1 for s in gen if s > best) / len(gen), best
+
+
 def test_tar_at_far_by_hand():
     # 10 impostors, 4 genuine.
     imp = [0.9, 0.8, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
     gen = [0.95, 0.85, 0.8, 0.75]
     sim = np.array(imp + gen)
     issame = np.array([False] * 10 + [True] * 4)
-    res = verify_scores(sim, issame, folds=0, far=(0.5, 0.3, 0.2, 0.1, 0.05))
-    # FAR 0.5: k=5, threshold = 5th largest impostor = 0.6; genuine > 0.6: all 4 -> 1.0
-    # FAR 0.3: k=3, threshold = 0.8; genuine > 0.8: 0.95, 0.85 -> 0.5
-    # FAR 0.2: k=2, threshold = 0.8 (tie); -> 0.5
-    # FAR 0.1: k=1, threshold = 0.9; genuine > 0.9: 0.95 -> 0.25
-    # FAR 0.05: k=0 -> not measurable -> NaN
-    assert res["far_k"] == {0.5: 5, 0.3: 3, 0.2: 2, 0.1: 1, 0.05: 0}
-    assert res["far_thresholds"][0.5] == 0.6 and res["far_thresholds"][0.1] == 0.9
-    assert res["tar_at_far"][0.5] == 1.0
-    assert res["tar_at_far"][0.3] == 0.5
-    assert res["tar_at_far"][0.2] == 0.5
-    assert res["tar_at_far"][0.1] == 0.25
-    assert math.isnan(res["tar_at_far"][0.05])
+    fars = (1.0, 0.5, 0.3, 0.2, 0.1, 0.05)
+    res = verify_scores(sim, issame, folds=0, far=fars)
+    # Threshold s_k (0-based, decreasing), accept strictly greater:
+    # FAR 1: k=10 -> everything (-inf) -> 1.0
+    # FAR 0.5: k=5, s_5 = 0.5; genuine > 0.5: all 4 -> 1.0 (5 impostors accepted)
+    # FAR 0.3: k=3, s_3 = 0.7; all 4 genuine > 0.7 -> 1.0 (3 impostors accepted)
+    # FAR 0.2: k=2, s_2 = 0.8 = s_1 (tie, rejected): 0.95, 0.85 -> 0.5 (1 impostor accepted)
+    # FAR 0.1: k=1, s_1 = 0.8 -> 0.5
+    # FAR 0.05: k=0: the FAR = 0 point, threshold s_0 = 0.9 -> 0.25, resolution 1/10
+    assert res["far_k"] == {1.0: 10, 0.5: 5, 0.3: 3, 0.2: 2, 0.1: 1, 0.05: 0}
+    assert res["far_thresholds"] == {1.0: -math.inf, 0.5: 0.5, 0.3: 0.7, 0.2: 0.8, 0.1: 0.8,
+                                     0.05: 0.9}
+    assert res["tar_at_far"] == {1.0: 1.0, 0.5: 1.0, 0.3: 1.0, 0.2: 0.5, 0.1: 0.5, 0.05: 0.25}
+    assert res["far_resolution"] == 0.1
+    for f in fars:
+        assert res["tar_at_far"][f] == reference_tar_at_far(sim, issame, f)[0]
     # Distances: the same pairs as distance = 1 - similarity give the same TARs.
-    res_d = verify_scores(1 - sim, issame, metric="euclidean", folds=0, far=(0.3, 0.1))
-    assert res_d["tar_at_far"] == {0.3: 0.5, 0.1: 0.25}
-    assert res_d["far_thresholds"][0.1] == pytest.approx(0.1)
+    res_d = verify_scores(1 - sim, issame, metric="euclidean", folds=0, far=(0.3, 0.05))
+    assert res_d["tar_at_far"] == {0.3: 1.0, 0.05: 0.25}
+    assert res_d["far_thresholds"][0.05] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tar_at_far_random_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    issame = rng.random(400) < 0.3
+    sim = np.round(rng.normal(issame * 1.0, 1.0), 1)  # many ties, genuine and impostor
+    fars = (1.0, 0.5, 0.1, 0.05, 0.01, 1e-3, 1e-6)
+    res = verify_scores(sim, issame, folds=0, far=fars)
+    n_imp = int((~issame).sum())
+    for f in fars:
+        tar, thr = reference_tar_at_far(sim, issame, f)
+        assert res["tar_at_far"][f] == tar, f
+        assert res["far_thresholds"][f] == thr, f
+        # Never more impostors accepted than the FAR allows.
+        assert np.sum(sim[~issame] > res["far_thresholds"][f]) <= math.floor(f * n_imp + 1e-9)
 
 
 def test_roc_and_eer_by_hand():

@@ -1,5 +1,7 @@
 """``tfface eval``: run the verification / identification protocols on a trained model.
 
+    tfface eval --model MODEL --protocol lfw --data DIR [--protocol agedb_30 --data DIR2 ...]
+                [--set-option lfw.far=[1e-3,1e-4]] --out OUT
     tfface eval --model MODEL --pairs pairs.txt --root DIR [--ext jpg]      # LFW layout
     tfface eval --model MODEL --bin lfw.bin --bin cfp_fp.bin --bin agedb_30.bin
     tfface eval --model MODEL --probes DIR [--gallery DIR] [--distractors DIR|feats.npy]
@@ -8,7 +10,15 @@ MODEL is a training run directory, a ``.keras`` file or a SavedModel export dire
 :func:`tfface.export.load_embedder`). Image folders are read with the identity-folder index of
 :mod:`tfface.data.images`. Prints a table; with ``--out DIR`` writes ``DIR/eval.json`` and
 ``DIR/roc.png``. Exit status: 0 done, 2 bad options, model or data.
+
+``--protocol NAME --data DIR`` (repeatable, in pairs) runs a benchmark registered under NAME
+(:mod:`tfface.eval.protocols`; docs/eval.md lists them) on its files as distributed;
+``--set-option NAME.key=value`` passes an option to that protocol (the value is read as JSON,
+else kept as a string). ``OUT/eval.json`` is ``{NAME: {metric: value}}`` (strict JSON: a value
+that is not finite is null), ``OUT/run.json`` the model and options, and the plots
+``roc.png``/``det.png`` (verification) and ``cmc.png`` (identification).
 """
+import json
 import os
 import sys
 
@@ -21,6 +31,14 @@ def add_arguments(parser):
     parser.add_argument("--model", required=True,
                         help="a training run directory, a .keras model file or a SavedModel export "
                         "directory")
+    bench = parser.add_argument_group("benchmarks (registered protocols)")
+    bench.add_argument("--protocol", action="append", default=[], metavar="NAME",
+                       help="a registered protocol (lfw, agedb_30, ijbc, ...); repeat with --data")
+    bench.add_argument("--data", action="append", default=[], metavar="DIR",
+                       help="the benchmark's folder (or file) as distributed, one per --protocol")
+    bench.add_argument("--set-option", action="append", default=[], metavar="NAME.KEY=VALUE",
+                       help="an option of protocol NAME (VALUE read as JSON, else a string); "
+                       "repeatable")
     data = parser.add_argument_group("verification sets")
     data.add_argument("--pairs", help="LFW-style pairs.txt (contiguous folds)")
     data.add_argument("--root", help="image root of --pairs (root/name/name_%%04d.EXT)")
@@ -49,7 +67,7 @@ def add_arguments(parser):
     opts.add_argument("--image-size", type=int, default=None,
                       help="resize images to this square size (default: the model's input)")
     opts.add_argument("--cache", help="directory caching embeddings between runs")
-    opts.add_argument("--out", help="write eval.json and roc.png here")
+    opts.add_argument("--out", help="write eval.json, run.json and the plots here")
     opts.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -71,10 +89,33 @@ def _all_images(root):
     return [os.path.join(root, rel) for rel in images]
 
 
+def _parse_options(items, protocols):
+    """``["lfw.far=[0.1]", ...]`` -> ``{"lfw": {"far": [0.1]}}``."""
+    out = {}
+    for item in items:
+        target, sep, value = item.partition("=")
+        name, dot, key = target.partition(".")
+        if not sep or not dot or not name or not key:
+            raise ValueError(f"--set-option {item!r}: expected NAME.KEY=VALUE (e.g. lfw.far=[1e-3])")
+        if name not in protocols:
+            raise ValueError(f"--set-option {item!r}: {name!r} is not one of the --protocol names "
+                             f"{sorted(set(protocols))}")
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        out.setdefault(name, {})[key] = parsed
+    return out
+
+
 def run(args):
-    if not (args.pairs or args.bin or args.probes):
-        print("tfface eval: give a data set: --pairs (with --root), --bin or --probes",
-              file=sys.stderr)
+    if not (args.pairs or args.bin or args.probes or args.protocol):
+        print("tfface eval: give a data set: --protocol NAME --data DIR, --pairs (with --root), "
+              "--bin or --probes", file=sys.stderr)
+        return 2
+    if len(args.protocol) != len(args.data):
+        print(f"tfface eval: {len(args.protocol)} --protocol for {len(args.data)} --data; give "
+              "one --data per --protocol, in order", file=sys.stderr)
         return 2
     if args.pairs and not args.root:
         print("tfface eval: --pairs needs --root (the image directory)", file=sys.stderr)
@@ -88,35 +129,56 @@ def run(args):
         return 2
     try:
         return _run(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, NotADirectoryError) as err:
         # Bad data or options: the library's message names the input; no traceback.
         print(f"tfface eval: {err}", file=sys.stderr)
         return 2
 
 
 def _run(args):
-    from tfface.eval.extract import extract_embeddings
-    from tfface.eval.report import format_table, plot_roc, write_json
+    from tfface import registry
+    from tfface.eval.protocols.runner import evaluate_protocol, make_embed
+    from tfface.eval.report import format_table, to_jsonable, write_plots
     from tfface.eval.verification import DEFAULT_FAR, verify
-    from tfface.export.load import is_saved_model, load_embedder
 
+    options = _parse_options(args.set_option, args.protocol)
+    # Unknown names fail before any model is loaded, listing the registered ones.
+    for name in args.protocol:
+        registry.entry("protocol", name)
     if not os.path.exists(args.model):
         print(f"tfface eval: --model {args.model!r} does not exist", file=sys.stderr)
         return 2
+
+    def progress(message):
+        print(message, file=sys.stderr, flush=True)
+
+    show = None if args.no_progress else progress
     try:
-        model = load_embedder(args.model)
+        embed_of = make_embed(args.model, flip=args.flip, batch_size=args.batch_size,
+                              image_size=args.image_size, cache=args.cache, progress=show)
     except (FileNotFoundError, ValueError) as err:
         print(f"tfface eval: --model: {err}", file=sys.stderr)
         return 2
-
-    def embed(images):
-        # A loaded SavedModel object has no weight fingerprint: key the cache by its path.
-        key = f"savedmodel:{os.path.abspath(args.model)}" if is_saved_model(args.model) else None
-        return extract_embeddings(model, images, batch_size=args.batch_size,
-                                  image_size=args.image_size, flip=args.flip, cache=args.cache,
-                                  cache_key=key, progress=not args.no_progress)
+    def embed(images, key="images"):
+        return embed_of(images, key)
 
     results = {}
+    counts = {}
+    for name in args.protocol:
+        counts[name] = counts.get(name, 0) + 1
+    seen = {}
+    for name, data in zip(args.protocol, args.data):
+        opts = dict(options.get(name, {}))
+        params = registry.entry("protocol", name).parameters() or {}
+        if args.far and "far" in params and "far" not in opts:
+            opts["far"] = tuple(args.far)
+        seen[name] = seen.get(name, 0) + 1
+        label = name if counts[name] == 1 else f"{name}:{os.path.basename(os.path.normpath(data))}"
+        if label in results:
+            label = f"{name}#{seen[name]}"
+        results[label] = evaluate_protocol(name, data, None, progress=show, embed=embed_of,
+                                           **opts)
+
     sets = []
     if args.pairs:
         import tfface.data
@@ -131,7 +193,7 @@ def _run(args):
         sets.append((os.path.splitext(os.path.basename(path))[0], images, issame))
     far = tuple(args.far) if args.far else DEFAULT_FAR
     for name, images, issame in sets:
-        emb = embed(images)
+        emb = embed(images, f"{name}/images")
         results[name] = verify(emb[0::2], emb[1::2], issame, metric=args.metric,
                                folds=args.folds, far=far, normalize=not args.no_normalize)
     if args.probes:
@@ -141,25 +203,32 @@ def _run(args):
         gallery = gallery_labels = distractors = None
         if args.gallery:
             gallery_paths, gallery_labels = _image_folder(args.gallery)
-            gallery = embed(gallery_paths)
+            gallery = embed(gallery_paths, "gallery")
         if args.distractors:
             if args.distractors.endswith(".npy"):
                 distractors = np.load(args.distractors, mmap_mode="r")
             else:
-                distractors = embed(_all_images(args.distractors))
-        res = identify(embed(probe_paths), probe_labels, gallery, gallery_labels, distractors,
-                       ranks=args.ranks, far=tuple(args.far) if args.far else ID_FAR,
+                distractors = embed(_all_images(args.distractors), "distractors")
+        res = identify(embed(probe_paths, "probes"), probe_labels, gallery, gallery_labels,
+                       distractors, ranks=args.ranks, far=tuple(args.far) if args.far else ID_FAR,
                        progress=not args.no_progress)
         res.pop("query_ranks")
         results["identification"] = res
 
     print(format_table(results))
     if args.out:
-        json_path = write_json(results, os.path.join(args.out, "eval.json"),
-                               model=os.path.abspath(args.model), metric=args.metric,
-                               flip=args.flip, folds=args.folds)
-        written = [json_path]
-        if any("roc" in r for r in results.values()):
-            written.append(plot_roc(results, os.path.join(args.out, "roc.png")))
+        os.makedirs(args.out, exist_ok=True)
+        json_path = os.path.join(args.out, "eval.json")
+        with open(json_path, "w") as fh:
+            json.dump(to_jsonable(results), fh, indent=2, allow_nan=False)
+        run_path = os.path.join(args.out, "run.json")
+        with open(run_path, "w") as fh:
+            json.dump(to_jsonable({
+                "model": os.path.abspath(args.model), "flip": args.flip,
+                "metric": args.metric, "folds": args.folds,
+                "protocols": [{"name": n, "data": os.path.abspath(d), "options": options.get(n, {})}
+                              for n, d in zip(args.protocol, args.data)]}),
+                fh, indent=2, allow_nan=False)
+        written = [json_path, run_path] + write_plots(results, args.out)
         print("wrote " + ", ".join(written))
     return 0

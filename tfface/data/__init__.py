@@ -1,7 +1,7 @@
 """tfface.data: the embedded synthetic data set, TFRecord building, the ``tf.data`` input pipeline,
 image I/O shared by training and evaluation (``images.py``: extensions, the identity-folder index,
 TFRecord listing, the one decode-and-resize) and readers of the verification formats people have
-(LFW ``pairs.txt``, insightface ``.bin``, YTF ``splits.txt``).
+(LFW ``pairs.txt``, insightface ``.bin``, YTF ``splits.txt``) and the ``.bin`` writer.
 
 Public names are resolved lazily from their modules, so importing this package is cheap.
 """
@@ -28,6 +28,9 @@ _EXPORTS = {
     "read_pairs": "tfface.data.readers",
     "read_bin": "tfface.data.readers",
     "read_ytf_splits": "tfface.data.readers",
+    # binwriter.py
+    "write_bin": "tfface.data.binwriter",
+    "pack_pairs": "tfface.data.binwriter",
 }
 
 

@@ -13,6 +13,7 @@ _EXPORTS = {
     "pair_scores": "tfface.eval.verification",
     "fold_slices": "tfface.eval.verification",
     "roc_curve": "tfface.eval.verification",
+    "tar_at_far": "tfface.eval.verification",
     "identify": "tfface.eval.identification",
     "template_features": "tfface.eval.templates",
     "video_features": "tfface.eval.templates",
@@ -23,6 +24,10 @@ _EXPORTS = {
     "format_table": "tfface.eval.report",
     "write_json": "tfface.eval.report",
     "plot_roc": "tfface.eval.report",
+    "plot_det": "tfface.eval.report",
+    "plot_cmc": "tfface.eval.report",
+    "write_plots": "tfface.eval.report",
+    "evaluate_protocol": "tfface.eval.protocols.runner",
 }
 
 

@@ -18,7 +18,10 @@ class VerificationCallback(keras.callbacks.Callback):
 
     ``sets``: ``{name: (images, issame)}``, ``images`` holding the 2N images of the N pairs (pair
     i = images 2i and 2i+1) in any form :func:`extract_embeddings` accepts (array, paths,
-    encoded bytes — what ``tfface.data.read_pairs`` / ``read_bin`` return).
+    encoded bytes — what ``tfface.data.read_pairs`` / ``read_bin`` return); or
+    ``{name: protocol}``, a built verification protocol (:mod:`tfface.eval.protocols`, e.g.
+    ``registry.build("protocol", "lfw", data=DIR)``), evaluated with its own options (its
+    ``far`` and folds) on embeddings extracted with this callback's.
 
     The model embedded is ``embedder`` if given, else ``model.embedder`` (tfface's FaceModel),
     else the model itself. Results go
@@ -40,8 +43,10 @@ class VerificationCallback(keras.callbacks.Callback):
         if not isinstance(sets, dict) or not sets:
             raise ValueError("sets must be a non-empty dict {name: (images, issame)}")
         for name, value in sets.items():
+            if callable(getattr(value, "evaluate", None)):
+                continue
             if not isinstance(value, (tuple, list)) or len(value) != 2:
-                raise ValueError(f"sets[{name!r}] must be a pair (images, issame)")
+                raise ValueError(f"sets[{name!r}] must be a pair (images, issame) or a protocol")
             n_img = len(value[0])
             if n_img != 2 * len(value[1]):
                 raise ValueError(f"sets[{name!r}] has {n_img} images for {len(value[1])} pairs; "
@@ -71,18 +76,23 @@ class VerificationCallback(keras.callbacks.Callback):
     def evaluate(self):
         """Run every set now; ``{name: verify result}``."""
         out = {}
-        for name, (images, issame) in self.sets.items():
-            emb = extract_embeddings(self._target(), images, batch_size=self.batch_size,
-                                     image_size=self.image_size, flip=self.flip,
-                                     progress=False)
+        for name, value in self.sets.items():
+            if callable(getattr(value, "evaluate", None)):
+                out[name] = value.evaluate(self._embed)
+                continue
+            images, issame = value
+            emb = self._embed(images)
             out[name] = verify(emb[0::2], emb[1::2], np.asarray(issame), metric=self.metric,
                                folds=self.folds, far=self.far)
         return out
 
+    def _embed(self, images, key=None):
+        return extract_embeddings(self._target(), images, batch_size=self.batch_size,
+                                  image_size=self.image_size, flip=self.flip, progress=False)
+
     def _scalars(self, name, r):
-        s = {"accuracy": r["accuracy"], "accuracy_std": r["accuracy_std"], "auc": r["auc"],
-             "eer": r["eer"]}
-        for f, tar in r["tar_at_far"].items():
+        s = {k: r[k] for k in ("accuracy", "accuracy_std", "auc", "eer") if k in r}
+        for f, tar in r.get("tar_at_far", {}).items():
             s[f"tar@far={_far_tag(f)}"] = tar
         return s
 
@@ -96,7 +106,8 @@ class VerificationCallback(keras.callbacks.Callback):
                 for key, value in self._scalars(name, r).items():
                     logs[f"{name}_{key}"] = value
         if self.verbose:
-            text = ", ".join(f"{n} {100 * r['accuracy']:.2f}%" for n, r in results.items())
+            text = ", ".join(f"{n} {100 * r['accuracy']:.2f}%" for n, r in results.items()
+                             if "accuracy" in r)
             print(f"epoch {epoch + 1} verification: {text}")
         if self.log_dir:
             self._write_summaries(epoch, results)
@@ -110,7 +121,7 @@ class VerificationCallback(keras.callbacks.Callback):
         with self._writer.as_default(step=epoch):
             for name, r in results.items():
                 for key, value in self._scalars(name, r).items():
-                    if np.isfinite(value):
+                    if value is not None and np.isfinite(value):
                         tf.summary.scalar(f"{name}/{key}", value)
             png = roc_png_bytes(results, title=f"ROC, epoch {epoch + 1}")
             tf.summary.image("roc", tf.io.decode_png(png, channels=4)[None])

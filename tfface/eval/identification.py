@@ -7,7 +7,9 @@ probes with one matrix product, and only two small summaries survive the chunk:
 
 * per probe, the ``K = max(ranks)`` highest competitor similarities (exact rank up to ``K``);
 * over all probe-distractor pairs, the highest impostor similarities, as many as the lowest
-  requested FAR's ``k = floor(FAR * N_impostor)`` needs (exact TAR@FAR).
+  requested FAR's ``k = floor(FAR * N_impostor)`` needs: the top k+1, since the threshold is the
+  impostor score s_k (exact TAR@FAR, as :func:`tfface.eval.verification.tar_at_far` defines it:
+  accept strictly above s_k; k = 0 is the FAR = 0 point).
 
 Both are maintained with a threshold filter (only scores above the current K-th best are looked
 at), so after the first chunks the work per chunk is the matrix product and one comparison.
@@ -20,6 +22,8 @@ import math
 import warnings
 
 import numpy as np
+
+from tfface.eval.verification import far_k, threshold_at_k
 
 DEFAULT_RANKS = (1, 5, 10)
 DEFAULT_FAR = (1e-3, 1e-4, 1e-5, 1e-6)
@@ -164,13 +168,8 @@ class _StreamTop:
 
 
 def _far_k(far, n_imp):
-    out = []
-    for f in far:
-        f = float(f)
-        if not 0.0 < f <= 1.0:
-            raise ValueError(f"far values must lie in (0, 1], got {f}")
-        out.append((f, int(math.floor(f * n_imp * (1 + 1e-12)))))
-    return out
+    # One definition of k = floor(FAR * N_impostor) (tfface.eval.verification.far_k).
+    return [(float(f), far_k(f, n_imp)) for f in far]
 
 
 def identify(probes, probe_labels, gallery=None, gallery_labels=None, distractors=None,
@@ -195,7 +194,7 @@ def identify(probes, probe_labels, gallery=None, gallery_labels=None, distractor
     is reported as NaN with a warning.
 
     Returns ``{"cmc": {rank: rate}, "rank1", "tar_at_far": {far: tar}, "far_thresholds",
-    "far_k", "query_ranks" (per query; ``max(ranks)+1`` means beyond the largest rank),
+    "far_k", "far_resolution" (1 / N_impostor), "query_ranks" (per query; ``max(ranks)+1`` means beyond the largest rank),
     "num_queries", "num_distractors", "num_genuine", "num_impostor", "protocol"}``.
     """
     ranks = tuple(int(r) for r in ranks)
@@ -258,11 +257,12 @@ def identify(probes, probe_labels, gallery=None, gallery_labels=None, distractor
         known_n = int(num_distractors)
     if known_n is not None:
         n_imp_planned = n_imp_fixed + p.shape[0] * known_n
-        ks = [k for _, k in _far_k(far, n_imp_planned)]
+        # The threshold is s_k (0-based): the top k+1 impostor scores are needed.
+        ks = [min(k + 1, n_imp_planned) for _, k in _far_k(far, n_imp_planned)]
         b = max(ks, default=0)
         if b > max_impostor_buffer:
             raise ValueError(
-                f"far={min(f for f, k in _far_k(far, n_imp_planned) if k > max_impostor_buffer)}"
+                f"far={min(f for f, k in _far_k(far, n_imp_planned) if k + 1 > max_impostor_buffer)}"
                 f" needs the top {b} of {n_imp_planned} impostor scores, more than "
                 f"max_impostor_buffer={max_impostor_buffer}; drop that FAR or raise the buffer")
     else:
@@ -304,14 +304,18 @@ def identify(probes, probe_labels, gallery=None, gallery_labels=None, distractor
     tar, thr_out, k_out = {}, {}, {}
     for f, k in _far_k(far, n_imp):
         k_out[f] = k
-        if k == 0 or k > imp_top.shape[0]:
-            if k > imp_top.shape[0]:
-                warnings.warn(f"far={f} needs the top {k} impostor scores but only "
-                              f"{imp_top.shape[0]} were kept (max_impostor_buffer); reported "
-                              "as NaN", stacklevel=2)
+        if n_imp == 0:
+            tar[f], thr_out[f] = float("nan"), float("nan")  # no impostor pair at all
+            continue
+        if imp_top.shape[0] <= k < n_imp:
+            warnings.warn(f"far={f} needs the top {k + 1} impostor scores but only "
+                          f"{imp_top.shape[0]} were kept (max_impostor_buffer); reported "
+                          "as NaN", stacklevel=2)
             tar[f], thr_out[f] = float("nan"), float("nan")
             continue
-        thr = imp_top[k - 1]
+        # TAR@FAR as tfface.eval.verification.tar_at_far: threshold s_k, accept strictly greater
+        # (k = 0: the FAR = 0 point; k = N_impostor: everything).
+        thr = threshold_at_k(imp_top, k)
         accepted = gen_sorted.shape[0] - np.searchsorted(gen_sorted, thr, side="right")
         tar[f], thr_out[f] = float(accepted / gen_sorted.shape[0]), float(thr)
     return {
@@ -321,6 +325,7 @@ def identify(probes, probe_labels, gallery=None, gallery_labels=None, distractor
         "tar_at_far": tar,
         "far_thresholds": thr_out,
         "far_k": k_out,
+        "far_resolution": 1.0 / n_imp if n_imp else float("nan"),
         "query_ranks": query_ranks,
         "num_queries": int(query_ranks.shape[0]),
         "num_probes": int(p.shape[0]),

@@ -1,7 +1,11 @@
-"""Reports of evaluation results: a text table, a JSON file and a ROC plot (PNG).
+"""Reports of evaluation results: a text table, a JSON file and plots (PNG): ROC and DET for
+verification, CMC for identification.
 
-``results`` is ``{set name: result dict}`` as returned by :func:`tfface.eval.verify` or
-:func:`tfface.eval.identify`.
+``results`` is ``{set name: result dict}`` as returned by :func:`tfface.eval.verify`,
+:func:`tfface.eval.identify` or a protocol's ``evaluate``. A ROC is ``(fpr, tpr[, thresholds])``
+or ``{"fpr": [...], "tpr": [...]}``; a CMC is ``{rank: rate}`` or a list of rates for ranks
+1, 2, .... A TAR whose FAR lies below the set's resolution (``far_resolution`` = 1/N_impostor)
+is the FAR = 0 point: the table marks it with ``*``.
 """
 import json
 import math
@@ -18,26 +22,42 @@ def _pct(x):
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}"
 
 
+def _below_resolution(r, f):
+    res = r.get("far_resolution")
+    return res is not None and f < res * (1 - 1e-12)
+
+
 def format_table(results):
     """A fixed-width table: one row per set; accuracy ± std (k-fold), AUC, EER and TAR@FAR for
-    verification; rank-k and TAR@FAR for identification. Percentages; "n/a" where a FAR cannot
-    be measured on the set."""
+    verification; rank-k and TAR@FAR for identification. Percentages; ``*`` marks a TAR at a FAR
+    below the set's resolution 1/N_impostor (the FAR = 0 point), "n/a" one that was not
+    measured."""
     fars = sorted({f for r in results.values() for f in r.get("tar_at_far", {})}, reverse=True)
-    ranks = sorted({k for r in results.values() for k in r.get("cmc", {})})
+    ranks = sorted({k for r in results.values() for k in _cmc_dict(r)})
     header = ["set", "pairs/queries", "accuracy", "AUC", "EER"]
     header += [f"rank-{k}" for k in ranks]
     header += [f"TAR@{_fmt_far(f)}" for f in fars]
     rows = []
+    starred = False
     for name, r in results.items():
         n = r.get("num_pairs", r.get("num_queries", ""))
         acc = (f"{100 * r['accuracy']:.2f}±{100 * r['accuracy_std']:.2f}"
-               if "accuracy" in r else "")
+               if "accuracy" in r and "accuracy_std" in r else
+               (_pct(r["accuracy"]) if "accuracy" in r else ""))
         row = [name, str(n), acc,
                _pct(r["auc"]) if "auc" in r else "",
                _pct(r["eer"]) if "eer" in r else ""]
-        row += [_pct(r["cmc"][k]) if k in r.get("cmc", {}) else "" for k in ranks]
-        row += [_pct(r["tar_at_far"].get(f)) if f in r.get("tar_at_far", {}) else ""
-                for f in fars]
+        cmc = _cmc_dict(r)
+        row += [_pct(cmc[k]) if k in cmc else "" for k in ranks]
+        for f in fars:
+            if f not in r.get("tar_at_far", {}):
+                row.append("")
+                continue
+            cell = _pct(r["tar_at_far"][f])
+            if cell != "n/a" and _below_resolution(r, f):
+                cell += "*"
+                starred = True
+            row.append(cell)
         rows.append(row)
     keep = [i for i in range(len(header)) if i < 2 or any(row[i] for row in rows)]
     header = [header[i] for i in keep]
@@ -46,7 +66,26 @@ def format_table(results):
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)),
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    if starred:
+        lines.append("* FAR below the set's resolution 1/N_impostor: the FAR = 0 point "
+                     "(threshold = the largest impostor score)")
     return "\n".join(lines)
+
+
+def _cmc_dict(r):
+    cmc = r.get("cmc")
+    if cmc is None:
+        return {}
+    if isinstance(cmc, dict):
+        return {int(k): v for k, v in cmc.items()}
+    return {i + 1: v for i, v in enumerate(cmc)}
+
+
+def _roc_arrays(r):
+    roc = r["roc"]
+    if isinstance(roc, dict):
+        return np.asarray(roc["fpr"], float), np.asarray(roc["tpr"], float)
+    return np.asarray(roc[0], float), np.asarray(roc[1], float)
 
 
 def to_jsonable(obj, max_array=100000):
@@ -95,7 +134,7 @@ def roc_figure(results, title="ROC"):
     for name, r in results.items():
         if "roc" not in r:
             continue
-        fpr, tpr = np.asarray(r["roc"][0]), np.asarray(r["roc"][1])
+        fpr, tpr = _roc_arrays(r)
         keep = fpr > 0  # log axis
         if keep.any():
             lowest = min(lowest, fpr[keep].min())
@@ -130,3 +169,83 @@ def roc_png_bytes(results, title="ROC"):
     buf = io.BytesIO()
     roc_figure(results, title).savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _new_figure():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def det_figure(results, title="DET"):
+    """DET curves (false non-match rate against false match rate, both log-scaled) of every
+    result with a ``roc``."""
+    fig, ax = _new_figure()
+    for name, r in results.items():
+        if "roc" not in r:
+            continue
+        fpr, tpr = _roc_arrays(r)
+        fnr = 1.0 - tpr
+        keep = (fpr > 0) & (fnr > 0)
+        label = name + (f" (EER {100 * r['eer']:.2f}%)" if "eer" in r else "")
+        ax.step(fpr[keep], fnr[keep], where="post", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("false match rate")
+    ax.set_ylabel("false non-match rate")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def cmc_figure(results, title="CMC"):
+    """CMC curves (identification rate against rank) of every result with a ``cmc``."""
+    fig, ax = _new_figure()
+    for name, r in results.items():
+        cmc = _cmc_dict(r)
+        if not cmc:
+            continue
+        ranks = sorted(cmc)
+        ax.plot(ranks, [cmc[k] for k in ranks], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_ylim(0.0, 1.01)
+    ax.set_xlabel("rank")
+    ax.set_ylabel("identification rate")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def _save(fig, path):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def plot_det(results, path, title="DET"):
+    """Save :func:`det_figure` as a PNG at ``path``; returns the path."""
+    return _save(det_figure(results, title), path)
+
+
+def plot_cmc(results, path, title="CMC"):
+    """Save :func:`cmc_figure` as a PNG at ``path``; returns the path."""
+    return _save(cmc_figure(results, title), path)
+
+
+def write_plots(results, out_dir):
+    """``roc.png`` and ``det.png`` when a result has a ROC, ``cmc.png`` when one has a CMC;
+    returns the paths written."""
+    written = []
+    if any("roc" in r for r in results.values()):
+        written.append(plot_roc(results, os.path.join(out_dir, "roc.png")))
+        written.append(plot_det(results, os.path.join(out_dir, "det.png")))
+    if any(_cmc_dict(r) for r in results.values()):
+        written.append(plot_cmc(results, os.path.join(out_dir, "cmc.png")))
+    return written

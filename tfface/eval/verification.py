@@ -12,10 +12,14 @@ takes milliseconds. The protocol definitions (docs/eval.md) in short:
   folds among *every distinct score* of those folds, maximising accuracy; among equally accurate
   thresholds the strictest wins (largest similarity / smallest distance). A pair is accepted when
   its similarity is >= the threshold (distance <= the threshold).
-* TAR@FAR: the threshold is the k-th largest impostor similarity (k-th smallest distance) with
-  ``k = floor(FAR * N_impostor)``; a pair is accepted when it is strictly more similar than the
-  threshold. ``k = 0`` (FAR below ``1 / N_impostor``) cannot be measured on the set: the TAR is
-  reported as NaN.
+* TAR@FAR: the largest accepted set whose false accept rate is at most the target. With the
+  impostor similarities sorted in decreasing order s_0 >= s_1 >= ... and
+  ``k = floor(FAR * N_impostor)``, the threshold is s_k (0-based: the (k+1)-th largest) and a
+  pair is accepted when its similarity is strictly greater, so at most k impostors are accepted
+  (ties at s_k are rejected: the FAR never exceeds the target). ``k = 0`` is the FAR = 0 point
+  (threshold = the largest impostor similarity); it is reported, with the set's resolution
+  ``1 / N_impostor`` beside it (``far_resolution``). ``k = N_impostor`` (FAR = 1) accepts
+  everything.
 * ROC: one point per distinct score (accept >= score), starting at (0, 0); AUC is the exact area
   under it (ties count one half, the Mann-Whitney statistic); EER is where FPR = FNR on the
   linearly interpolated ROC.
@@ -194,26 +198,45 @@ def _eer(fpr, tpr):
     return float(fpr[i - 1] + w * (fpr[i] - fpr[i - 1]))
 
 
+def far_k(far, n_imp):
+    """``k = floor(far * n_imp)``: how many impostors a FAR of ``far`` allows on ``n_imp``.
+    ``far`` must lie in (0, 1]."""
+    f = float(far)
+    if not 0.0 < f <= 1.0:
+        raise ValueError(f"far values must lie in (0, 1], got {far!r}")
+    # The small relative slack keeps e.g. floor(0.001 * 3000) at 3 despite 0.001*3000=2.9999..
+    return min(int(math.floor(f * n_imp * (1 + 1e-12))), int(n_imp))
+
+
+def threshold_at_k(imp_desc, k):
+    """The TAR@FAR threshold s_k of impostor similarities sorted in decreasing order: accept
+    strictly greater. ``k = len(imp_desc)`` (FAR = 1) accepts everything: ``-inf``."""
+    return float(imp_desc[k]) if k < imp_desc.shape[0] else float("-inf")
+
+
 def tar_at_far(sim, issame, far=DEFAULT_FAR):
-    """``{far: (tar, threshold, k)}`` on similarities: threshold = k-th largest impostor similarity,
-    ``k = floor(far * N_impostor)``, accept when strictly greater. ``k = 0`` -> NaN TAR and
-    threshold (the FAR is below what the impostor set can measure)."""
+    """``{far: (tar, threshold, k)}`` on similarities (higher = same).
+
+    The largest accepted set whose false accept rate is at most ``far``: impostor similarities
+    sorted in decreasing order s_0 >= s_1 >= ..., ``k = floor(far * N_impostor)``, threshold
+    s_k, a pair accepted when its similarity is strictly greater (ties at s_k are rejected, so at
+    most k impostors are accepted). ``k = 0`` is the FAR = 0 point (threshold = the largest
+    impostor similarity; its resolution is ``1 / N_impostor``); ``k = N_impostor`` accepts
+    every pair (threshold ``-inf``)."""
+    sim = np.asarray(sim, dtype=np.float64)
+    issame = np.asarray(issame, dtype=bool)
     imp = np.sort(sim[~issame])[::-1]
     gen = np.sort(sim[issame])
     n_imp = imp.shape[0]
+    if n_imp == 0 or gen.shape[0] == 0:
+        raise ValueError(f"tar_at_far needs genuine and impostor scores, got {gen.shape[0]} "
+                         f"genuine and {n_imp} impostor")
     out = {}
     for f in far:
-        f = float(f)
-        if not 0.0 < f <= 1.0:
-            raise ValueError(f"far values must lie in (0, 1], got {f}")
-        # The small relative slack keeps e.g. floor(0.001 * 3000) at 3 despite 0.001*3000=2.9999..
-        k = int(math.floor(f * n_imp * (1 + 1e-12)))
-        if k == 0:
-            out[f] = (float("nan"), float("nan"), 0)
-            continue
-        thr = imp[k - 1]
+        k = far_k(f, n_imp)
+        thr = threshold_at_k(imp, k)
         accepted = gen.shape[0] - np.searchsorted(gen, thr, side="right")
-        out[f] = (float(accepted / gen.shape[0]), float(thr), k)
+        out[float(f)] = (float(accepted / gen.shape[0]), thr, k)
     return out
 
 
@@ -273,6 +296,7 @@ def verify_scores(scores, issame, metric="cosine", folds=10, far=DEFAULT_FAR):
     result["tar_at_far"] = {f: v[0] for f, v in tars.items()}
     result["far_thresholds"] = {f: float(sign * v[1]) for f, v in tars.items()}
     result["far_k"] = {f: v[2] for f, v in tars.items()}
+    result["far_resolution"] = 1.0 / n_imp
     return result
 
 
@@ -281,8 +305,9 @@ def verify(emb_a, emb_b, issame, metric="cosine", folds=10, far=DEFAULT_FAR, nor
 
     Returns a dict with ``accuracy`` (mean over the folds), ``accuracy_std`` (population std, as
     insightface/facenet report), ``fold_accuracies``, ``thresholds`` (per fold, in the metric's
-    units), ``threshold`` (their mean), ``tar_at_far`` ``{far: tar}`` (NaN when
-    ``far < 1/N_impostor``), ``far_thresholds``, ``far_k``, ``auc``, ``eer``, ``roc``
+    units), ``threshold`` (their mean), ``tar_at_far`` ``{far: tar}`` (``far <
+    1/N_impostor`` gives the FAR = 0 point), ``far_thresholds``, ``far_k``, ``far_resolution``
+    (``1 / N_impostor``), ``auc``, ``eer``, ``roc``
     ``(fpr, tpr, thresholds)`` and the pair counts. ``folds`` is a number of contiguous folds,
     or an integer array giving each pair's fold (e.g. YTF's split column; folds in sorted id
     order); ``folds=0`` (or None) skips the k-fold part.

@@ -45,16 +45,27 @@ def _json_roundtrip(value):
 
 
 def validation_callback(recipe, log_dir):
-    """A ``tfface.eval.VerificationCallback`` over the recipe's ``data.val`` sets (an LFW-style
-    pairs.txt with its image root, or an insightface .bin), evaluated at every epoch end; None
-    when there are none."""
+    """A ``tfface.eval.VerificationCallback`` over the recipe's ``data.val`` sets (a registered
+    verification protocol on its data, an LFW-style pairs.txt with its image root, or an
+    insightface .bin), evaluated at every epoch end; None when there are none."""
     if not recipe.data.val:
         return None
+    from tfface import registry
     from tfface.data import read_bin, read_pairs
     from tfface.eval import VerificationCallback
 
     sets = {}
     for i, entry in enumerate(recipe.data.val):
+        if entry.protocol is not None:
+            key = f"data.val[{i}] ({entry.name})"
+            protocol = registry.build("protocol", registry.Component(entry.protocol,
+                                                                     dict(entry.options)),
+                                      key=key, data=entry.data)
+            if getattr(protocol, "task", None) != "verification":
+                raise RecipeError(f"{key}: protocol {entry.protocol!r} is an identification "
+                                  "benchmark; only verification protocols run during training")
+            sets[entry.name] = protocol
+            continue
         path = entry.bin if entry.bin is not None else entry.pairs
         if not os.path.isfile(path):
             raise FileNotFoundError(f"data.val[{i}] ({entry.name}): {path!r} not found")
