@@ -131,6 +131,8 @@ def test_megaface_matches_devkit_transcription(megaface):
     assert res["rank1"] == res["rank1_by_distractors"][100]
     assert res["tar_at_far"] == res["tar_at_far_by_distractors"][100]
     assert res["far_resolution"] == pytest.approx(1 / (len(fs) * 100))
+    # 1e-6 < 1/900: k = 0, the FAR = 0 point (threshold = the largest impostor), not NaN
+    assert not math.isnan(res["tar_at_far"][1e-6])
     assert res["num_queries"] == len(IDS) * PER_ID * (PER_ID - 1)
     # one embedding pass per image set: the union of the two lists (104 distractors)
     assert sorted(megaface["calls"]) == [("megaface/distractors", 104), ("megaface/facescrub", 9)]

@@ -151,3 +151,36 @@ def test_tinyface_mat_labels(tinyface):
     b = registry.build("protocol", {"name": "tinyface", "labels": "mat"},
                        data=str(tinyface["root"])).evaluate(tinyface["embed"])
     assert a["map"] == b["map"] and a["rank1"] == b["rank1"]
+
+
+def test_tinyface_through_the_runner_with_real_images(tmp_path):
+    """Images of varied native sizes are used as they are and resized to the model's input."""
+    from PIL import Image
+
+    from tfface.eval.protocols import evaluate_protocol
+
+    rng = np.random.default_rng(0)
+    ts = tmp_path / "tinyface" / "Testing_Set"
+    colours = {1: (250, 10, 10), 2: (10, 250, 10), 3: (10, 10, 250)}
+
+    def save(path, colour):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        h, w = rng.integers(8, 30, 2)
+        Image.fromarray(np.full((h, w, 3), colour, np.uint8)).save(path)
+
+    for ident, colour in colours.items():
+        save(str(ts / "Probe" / f"{ident}_1.png"), colour)
+        save(str(ts / "Gallery_Match" / f"{ident}_2.png"), colour)
+    for n in range(4):
+        save(str(ts / "Gallery_Distractor" / f"{n}.png"), (120, 120, 120))
+    seen = []
+
+    def model(x):
+        import tensorflow as tf
+
+        seen.append(tuple(x.shape[1:3]))
+        return tf.reduce_mean(x, axis=[1, 2])
+
+    res = evaluate_protocol("tinyface", str(tmp_path), model, image_size=16)
+    assert res["rank1"] == 1.0 and res["map"] == 1.0
+    assert set(seen) == {(16, 16)}

@@ -186,7 +186,7 @@ class MegaFace(Protocol):
             rank1=result["rank1_by_distractors"][top],
             cmc=result["cmc_by_distractors"][top],
             tar_at_far=result["tar_at_far_by_distractors"][top],
-            far_resolution=1.0 / last["num_impostor"] if last["num_impostor"] else float("nan"),
+            far_resolution=last["far_resolution"],
             distractors=top,
             num_probes=int(fs_emb.shape[0]),
             num_identities=int(labels.max() + 1) if labels.size else 0,
