@@ -14,6 +14,8 @@ from tfface.eval.protocols import pairlists  # noqa: F401  (registers calfw, cpl
 from tfface.eval.protocols import rfw  # noqa: F401  (registers rfw_african, _asian, _caucasian, _indian)
 from tfface.eval.protocols import ytf  # noqa: F401  (registers ytf)
 from tfface.eval.protocols import ijb  # noqa: F401  (ijbb, ijbc, ijbb_1n, ijbc_1n)
+from tfface.eval.protocols import megaface  # noqa: F401  (registers megaface)
+from tfface.eval.protocols import tinyface  # noqa: F401  (registers tinyface)
 
 _EXPORTS = {
     "evaluate_protocol": "tfface.eval.protocols.runner",
