@@ -41,7 +41,7 @@ PROVIDERS = {
     "schedule": ("tfface.training.schedules",),
     "head_wrapper": ("tfface.heads",),
     "protocol": ("tfface.eval.protocols",),
-    "importer": (),
+    "importer": ("tfface.interop.importers",),
 }
 
 
