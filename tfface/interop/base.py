@@ -9,8 +9,8 @@ class ImportError_(ValueError):
 
 
 def detect_format(src):
-    """The registered importer whose ``meta["suffixes"]`` match ``src`` (a file's suffix, or a
-    folder's marker file); raises naming the known formats when none or several match."""
+    """The registered importer whose ``meta["detect"](src)`` is true; raises naming the known
+    formats when none or several match."""
     names = registry.names("importer")
     matches = []
     for name in names:
