@@ -40,6 +40,12 @@ def local_replica_ids(strategy=None):
     strategy = strategy or tf.distribute.get_strategy()
     if strategy.num_replicas_in_sync == 1:
         return [0]
+    if not tf.distribute.in_cross_replica_context():
+        # Inside strategy.run (a layer built lazily in a step): the strategy's own numbering.
+        number = getattr(strategy.extended, "_get_replica_id_in_sync_group", None)
+        if number is None:
+            raise RuntimeError("local_replica_ids: call it in a cross-replica context")
+        return [int(number(i)) for i in range(len(strategy.extended.worker_devices))]
     values = strategy.experimental_distribute_values_from_function(
         lambda ctx: ctx.replica_id_in_sync_group
     )

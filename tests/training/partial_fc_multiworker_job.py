@@ -121,6 +121,45 @@ def train(strategy, pfc):
     return out
 
 
+FIT_IN, FIT_LR = 5, 0.2
+
+
+def fit_data():
+    rng = np.random.default_rng(1)
+    return rng.normal(size=(2 * GLOBAL_BATCH, FIT_IN)).astype("float32"), rng.integers(0, C, 2 * GLOBAL_BATCH).astype("int32")
+
+
+def backbone_weights():
+    rng = np.random.default_rng(2)
+    return [rng.normal(size=(FIT_IN, D)).astype("float32") * 0.5, rng.normal(size=(D,)).astype("float32") * 0.1]
+
+
+def fit(strategy, head):
+    """``tfface.FaceModel.fit`` for two steps of the global batch with ``head`` (a PartialFC or
+    the plain head); returns the backbone's weights, the class matrix (C, D) and t."""
+    import keras
+    import tensorflow as tf
+
+    import tfface
+
+    with strategy.scope():
+        backbone = keras.Sequential([keras.Input((FIT_IN,)), keras.layers.Dense(D, name="embedding")])
+        model = tfface.FaceModel(backbone, head())
+        model.compile(optimizer=keras.optimizers.SGD(FIT_LR, momentum=MOMENTUM))
+    backbone.set_weights(backbone_weights())
+    if isinstance(model.head, tfface.heads.PartialFC):
+        model.head.set_kernel(kernel())
+    else:
+        model.head.kernel.assign(kernel())
+    x, y = fit_data()
+    model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH), epochs=1, verbose=0)
+    matrix = model.head.full_value("kernel") if isinstance(model.head, tfface.heads.PartialFC) else tf.transpose(model.head.kernel)
+    out = {f"backbone_{i}": np.asarray(w) for i, w in enumerate(backbone.get_weights())}
+    out["kernel"] = np.asarray(matrix)
+    out["t"] = np.asarray(model.head.t.numpy() if not isinstance(model.head, tfface.heads.PartialFC) else model.head.head.t.numpy())
+    return out
+
+
 def _mark(what, start=time.time()):
     print(f"[{time.time() - start:6.1f}s] {what}", file=sys.stderr, flush=True)
 
@@ -153,6 +192,11 @@ def main(out_dir, devices_per_worker, foreign=None):
         np.savez(os.path.join(out_dir, f"{name}_{task}.npz"), shards=np.array(pfc.local_shards),
                  **weights(pfc, strategy))
         _mark(name)
+    from tfface import heads
+
+    np.savez(os.path.join(out_dir, f"fit_{task}.npz"), **fit(strategy, lambda: heads.PartialFC(
+        heads.CurricularFace(num_classes=C, **HEAD_KWARGS), sample_rate=1.0)))
+    _mark("fit")
     print(json.dumps({"task": task, "replicas": strategy.num_replicas_in_sync}))
 
 

@@ -1,6 +1,7 @@
 """PartialFC under MultiWorkerMirroredStrategy: two worker processes on 127.0.0.1 with two logical
-CPUs each (4 replicas, 4 shards) against the unsharded head on one device (Keras' SGD), and
-checkpoints across layouts (2 workers × 2 devices ↔ 1 process with 1 or 2 replicas).
+CPUs each (4 replicas, 4 shards) against the unsharded head on one device (Keras' SGD; a hand-written
+step and tfface.FaceModel.fit), and checkpoints across layouts (2 workers × 2 devices ↔ 1 process
+with 1 or 2 replicas). The two worker processes run once for the module (about 30 s of CPU each).
 
 The references are an unsharded CurricularFace with keras.optimizers.SGD, and checkpoints
 written in this process; nothing here is derived from PartialFC's own code.
@@ -97,7 +98,7 @@ def run(tmp_path_factory):
         assert p.returncode == 0, err[-3000:]
     load = lambda name: [dict(np.load(out / f"{name}_{t}.npz")) for t in range(WORKERS)]  # noqa: E731
     return {"out": out, "foreign": foreign, "steps": load("steps"), "weights": load("weights"),
-            "restored": load("restored"), "foreign_restored": load("foreign")}
+            "restored": load("restored"), "foreign_restored": load("foreign"), "fit": load("fit")}
 
 
 def test_sample_rate_one_equals_the_plain_head_across_two_workers(run):
@@ -120,6 +121,15 @@ def test_sample_rate_one_equals_the_plain_head_across_two_workers(run):
         np.testing.assert_allclose(weights["kernel"], ref_kernel, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(weights["momentum"], ref_momentum, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(weights["t"], ref_t, rtol=1e-5)
+
+
+def test_fit_across_two_workers_equals_the_plain_head_in_one_process(run):
+    # tfface.FaceModel.fit, two steps of the global batch: backbone, class matrix and t.
+    reference = job.fit(tf.distribute.get_strategy(), lambda: heads.CurricularFace(num_classes=job.C, **job.HEAD_KWARGS))
+    for got in run["fit"]:
+        assert sorted(got) == sorted(reference)
+        for key, want in reference.items():
+            np.testing.assert_allclose(got[key], want, rtol=1e-4, atol=1e-5, err_msg=key)
 
 
 def test_checkpoint_restores_onto_the_same_layout(run):

@@ -460,15 +460,21 @@ class PartialFC(TrainingHead, keras.layers.Layer):
         # columns of its shard for the global batch, the columns are all-gathered (the last
         # shard padded to the common width) and each replica keeps its own samples' rows.
         ctx = replica.replica_context()
+        per = self._bounds[0][1]
         if ctx is None:
-            raise ValueError(
-                "PartialFC: under MultiWorkerMirroredStrategy the class shards live on several "
-                "workers; call the head inside strategy.run (as model.evaluate does), or gather "
-                "the full matrix with full_value() on every worker"
-            )
+            # Cross-replica (e.g. FaceModel building its parts): every worker computes its
+            # shards' columns of the same batch and they are gathered (a collective: every worker
+            # calls it, as they all build and evaluate the model together).
+            parts = {}
+            for r, device in self._local.items():
+                with tf.device(device):
+                    bias = self.shard_bias(r) if self._uses_bias else None
+                    sim = self._similarity(emb, tf.convert_to_tensor(self.shard(r)), bias)
+                    logits = self.head.plain_logits_from_cosine(sim, emb)
+                    parts[r] = tf.transpose(tf.pad(logits, [[0, 0], [0, per - self._bounds[r][1]]]))
+            return tf.transpose(replica.gather_local_values(parts, self._strategy)[: self.num_classes])
         rid = replica.replica_id(ctx)
         start, size = self._bounds[rid]
-        per = self._bounds[0][1]
         sizes = replica.all_gather(tf.shape(emb)[:1], ctx)
         everyone = replica.all_gather(emb, ctx)
         bias = self.shard_bias(rid) if self._uses_bias else None
