@@ -323,3 +323,37 @@ def test_config_round_trip():
     clone = PartialFC.from_config(pfc.get_config())
     assert clone.get_config() == pfc.get_config()
     assert isinstance(clone.head, heads.MVSoftmax) and clone.head.scale == 16.0
+
+
+def test_checkpoint_holds_the_full_matrix_and_reshards_on_restore(tmp_path):
+    # Written on 2 replicas (with a Softmax bias), restored onto 4 and onto one device; the
+    # saved tensors are the full matrices in class order.
+    rng = np.random.default_rng(12)
+    values = {"kernel": rng.normal(size=(C, D)), "momentum": rng.normal(size=(C, D)),
+              "bias": rng.normal(size=(C,)), "bias_momentum": rng.normal(size=(C,))}
+    values = {k: v.astype("float32") for k, v in values.items()}
+
+    def new(strategy, classes=C):
+        with strategy.scope():
+            pfc = PartialFC(heads.Softmax(num_classes=classes), sample_rate=1.0)
+            pfc.build((None, D))
+        return pfc
+
+    pfc = new(mirrored_strategy(2))
+    for kind, value in values.items():
+        pfc.assign_full_value(kind, value)
+    # The shards alone (what a checkpoint of lists of Keras variables must add for the head).
+    path = tf.train.Checkpoint(shards=pfc.partial_fc_shards).save(str(tmp_path / "ckpt"))
+    stored = {name.split("/")[2]: tf.train.load_variable(path, name) for name, _ in tf.train.list_variables(path)
+              if name.startswith("shards/")}  # shards/.ATTRIBUTES/<kind>
+    for kind, value in values.items():
+        np.testing.assert_array_equal(stored[kind], value)
+    for strategy, shards in ((mirrored_strategy(4), 4), (tf.distribute.get_strategy(), 1)):
+        other = new(strategy)
+        assert other.num_shards == shards
+        tf.train.Checkpoint(shards=other.partial_fc_shards).restore(path).assert_existing_objects_matched()
+        for kind, value in values.items():
+            np.testing.assert_array_equal(np.asarray(other.full_value(kind)), value)
+    wrong = new(tf.distribute.get_strategy(), classes=C + 1)
+    with pytest.raises(ValueError, match="kernel has shape"):
+        tf.train.Checkpoint(shards=wrong.partial_fc_shards).restore(path)

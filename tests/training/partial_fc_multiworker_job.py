@@ -126,7 +126,8 @@ FIT_IN, FIT_LR = 5, 0.2
 
 def fit_data():
     rng = np.random.default_rng(1)
-    return rng.normal(size=(2 * GLOBAL_BATCH, FIT_IN)).astype("float32"), rng.integers(0, C, 2 * GLOBAL_BATCH).astype("int32")
+    x = rng.normal(size=(2 * GLOBAL_BATCH, FIT_IN)).astype("float32")
+    return x, rng.integers(0, C, 2 * GLOBAL_BATCH).astype("int32")
 
 
 def backbone_weights():
@@ -147,16 +148,16 @@ def fit(strategy, head):
         model = tfface.FaceModel(backbone, head())
         model.compile(optimizer=keras.optimizers.SGD(FIT_LR, momentum=MOMENTUM))
     backbone.set_weights(backbone_weights())
-    if isinstance(model.head, tfface.heads.PartialFC):
+    sharded = isinstance(model.head, tfface.heads.PartialFC)
+    if sharded:
         model.head.set_kernel(kernel())
     else:
         model.head.kernel.assign(kernel())
     x, y = fit_data()
     model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH), epochs=1, verbose=0)
-    matrix = model.head.full_value("kernel") if isinstance(model.head, tfface.heads.PartialFC) else tf.transpose(model.head.kernel)
     out = {f"backbone_{i}": np.asarray(w) for i, w in enumerate(backbone.get_weights())}
-    out["kernel"] = np.asarray(matrix)
-    out["t"] = np.asarray(model.head.t.numpy() if not isinstance(model.head, tfface.heads.PartialFC) else model.head.head.t.numpy())
+    out["kernel"] = np.asarray(model.head.full_value("kernel") if sharded else tf.transpose(model.head.kernel))
+    out["t"] = np.asarray((model.head.head if sharded else model.head).t.numpy())
     return out
 
 
@@ -194,8 +195,10 @@ def main(out_dir, devices_per_worker, foreign=None):
         _mark(name)
     from tfface import heads
 
-    np.savez(os.path.join(out_dir, f"fit_{task}.npz"), **fit(strategy, lambda: heads.PartialFC(
-        heads.CurricularFace(num_classes=C, **HEAD_KWARGS), sample_rate=1.0)))
+    def partial_fc():
+        return heads.PartialFC(heads.CurricularFace(num_classes=C, **HEAD_KWARGS), sample_rate=1.0)
+
+    np.savez(os.path.join(out_dir, f"fit_{task}.npz"), **fit(strategy, partial_fc))
     _mark("fit")
     print(json.dumps({"task": task, "replicas": strategy.num_replicas_in_sync}))
 

@@ -125,7 +125,10 @@ def test_sample_rate_one_equals_the_plain_head_across_two_workers(run):
 
 def test_fit_across_two_workers_equals_the_plain_head_in_one_process(run):
     # tfface.FaceModel.fit, two steps of the global batch: backbone, class matrix and t.
-    reference = job.fit(tf.distribute.get_strategy(), lambda: heads.CurricularFace(num_classes=job.C, **job.HEAD_KWARGS))
+    def plain():
+        return heads.CurricularFace(num_classes=job.C, **job.HEAD_KWARGS)
+
+    reference = job.fit(tf.distribute.get_strategy(), plain)
     for got in run["fit"]:
         assert sorted(got) == sorted(reference)
         for key, want in reference.items():

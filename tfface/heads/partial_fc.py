@@ -2,7 +2,10 @@
 Training 10 Million Identities on a Single Machine", ICCVW 2021; "Killing Two Birds with One
 Stone", CVPR 2022).
 
-What it does, per training step, on each of the R replicas of a ``tf.distribute`` strategy:
+What it does, per training step, on each of the R replicas of a ``tf.distribute`` strategy (every
+replica of every worker under ``MultiWorkerMirroredStrategy``; shard ``r`` belongs to the replica
+whose global ``replica_id_in_sync_group`` is ``r``, i.e. worker ``w`` with ``L`` devices owns
+shards ``w·L .. w·L+L-1``):
 
 1. embeddings and labels of the global batch are all-gathered (``ReplicaContext.all_gather``,
    whose gradient sums the replicas' contributions back onto each replica's own samples);
@@ -26,19 +29,25 @@ the unsharded head's.
 Why per-device variables: a ``MirroredVariable`` holds the same value on every replica, and
 Keras 3's ``ModelParallel`` does nothing on the TensorFlow backend. Of the alternatives,
 ``ON_READ`` variables cannot be trainable and save one aggregated value, and placing a
-``(C, D)`` matrix on one device defeats the point. So the layer creates one plain
-``tf.Variable`` per replica device, explicitly placed (bypassing the strategy's variable
-creator): shard ``r`` and its momentum live on device ``r`` only, each replica reads its own
-shard by its (static) replica id inside ``strategy.run``, and a ``tf.train.Checkpoint`` saves
-them as separate variables ``shard_0 .. shard_{R-1}`` that restore to their owners. The optimizer
-never sees these variables (a Keras optimizer would all-reduce their dense gradients, which is
-the cost Partial FC avoids). PartialFC implements the heads' training hook
-(``tfface.heads.base.TrainingHead``): ``training_loss`` returns the sampled rows as
-``own_sources`` and a :class:`PartialFCSample` as its state, and ``apply_own_gradients`` updates
-them, so ``tfface.FaceModel`` trains it with its one ordinary step.
+``(C, D)`` matrix on one device defeats the point. So each worker creates one plain
+``tf.Variable`` per local replica device, explicitly placed (bypassing the strategy's variable
+creator): shard ``r`` and its momentum live on replica ``r``'s device only, and each replica reads
+its own shard by its (static) replica id inside ``strategy.run``. The optimizer never sees these
+variables (a Keras optimizer would all-reduce their dense gradients, which is the cost Partial FC
+avoids). PartialFC implements the heads' training hook (``tfface.heads.base.TrainingHead``):
+``training_loss`` returns the sampled rows as ``own_sources`` and a :class:`PartialFCSample` as
+its state, and ``apply_own_gradients`` updates them, so ``tfface.FaceModel`` trains it with its one
+ordinary step.
 
-Limitations: one worker (``MirroredStrategy`` or no strategy); a checkpoint restores onto the
-same number of replicas; only SGD (with or without momentum/Nesterov) updates the shards.
+Checkpoints: a ``tf.train.Checkpoint`` (and a ``.keras``/``.weights.h5`` file) holds the *full*
+``(C, D)`` kernel and momentum (and bias), gathered in class order from every shard of every
+worker (``full_value``; a collective under ``MultiWorkerMirroredStrategy``, so every worker saves,
+as that strategy requires anyway, and only the chief's file is kept), under the object
+``partial_fc_shards``. Restoring re-slices them onto the shards of the layout at hand, so a
+checkpoint restores onto any number of workers and devices.
+
+Limitations: only SGD (with or without momentum/Nesterov) updates the shards; saving gathers the
+full matrix on every worker (transient memory ``C·D`` floats per matrix).
 """
 import dataclasses
 import math
