@@ -8,14 +8,14 @@ machines with several accelerators, each worker splits its CPU into DEVICES_PER_
 devices and the strategy is given those as its local devices (a test-only shim of the strategy's
 device discovery; the collectives and the replica numbering are TensorFlow's own).
 
-Two hand-written PartialFC steps (sample_rate 1.0) on the global batches of
-``data()``, each replica's loss share, embedding gradient and logits saved to
+Two hand-written PartialFC steps (sample_rate 1.0) on the global batches of ``batches()``, each replica's loss share, embedding gradient and logits saved to
 ``OUT_DIR/steps_<task>.npz``, the trained weights gathered with ``full_value`` to
 ``OUT_DIR/weights_<task>.npz``, a ``tf.train.Checkpoint`` written (the chief's in
 ``OUT_DIR/ckpt``, the other workers' in private directories) and restored onto a fresh PartialFC of
 the same layout (``OUT_DIR/restored_<task>.npz``). With FOREIGN_CHECKPOINT (one written on another
-layout), that is restored onto a fresh PartialFC too (``OUT_DIR/foreign_<task>.npz``). The
-numbers are compared with an unsharded head in the test.
+layout), that is restored onto a fresh PartialFC too (``OUT_DIR/foreign_<task>.npz``). Last, two
+steps of ``tfface.FaceModel.fit`` with a PartialFC head (``OUT_DIR/fit_<task>.npz``). The numbers
+are compared with an unsharded head in the test. Phase times go to stderr.
 """
 import json
 import os
