@@ -86,7 +86,9 @@ def replica_id(ctx=None):
         return 0
     rid = tf.get_static_value(ctx.replica_id_in_sync_group)
     if rid is None:
-        raise RuntimeError("a static replica id is needed (MirroredStrategy or no strategy)")
+        raise RuntimeError(
+            "a static replica id is needed (MirroredStrategy, MultiWorkerMirroredStrategy or no strategy)"
+        )
     return int(rid)
 
 
