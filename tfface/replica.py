@@ -31,6 +31,44 @@ def multi_worker():
     return bool(getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)())
 
 
+def local_replica_ids(strategy=None):
+    """The global replica ids (``replica_id_in_sync_group``) of this worker's replicas, in the
+    order of ``strategy.extended.worker_devices``: ``[0 .. R-1]`` on one worker, and for worker
+    ``w`` of a ``MultiWorkerMirroredStrategy`` with ``L`` devices per worker ``[w·L .. w·L+L-1]``.
+    Read from the strategy's own value context (public API), so it follows TensorFlow's
+    numbering whatever it is."""
+    strategy = strategy or tf.distribute.get_strategy()
+    if strategy.num_replicas_in_sync == 1:
+        return [0]
+    if not tf.distribute.in_cross_replica_context():
+        # Inside strategy.run (a layer built lazily in a step): the strategy's own numbering.
+        number = getattr(strategy.extended, "_get_replica_id_in_sync_group", None)
+        if number is None:
+            raise RuntimeError("local_replica_ids: call it in a cross-replica context")
+        return [int(number(i)) for i in range(len(strategy.extended.worker_devices))]
+    values = strategy.experimental_distribute_values_from_function(
+        lambda ctx: ctx.replica_id_in_sync_group
+    )
+    return [int(v) for v in strategy.experimental_local_results(values)]
+
+
+def gather_local_values(values, strategy=None):
+    """Concatenate (along axis 0) one tensor per *replica of every worker*, in global replica
+    order, from this worker's share ``values``: a dict ``{global replica id: tensor}`` holding one
+    entry per local replica (all of the same shape). Called in a cross-replica context (eagerly
+    or in a ``tf.function``); under ``MultiWorkerMirroredStrategy`` it is a collective, so every
+    worker must call it, in the same order. The result is on this worker."""
+    strategy = strategy or tf.distribute.get_strategy()
+    ids = sorted(values)
+    if strategy.num_replicas_in_sync == len(ids):
+        # Every replica is local: no communication.
+        return tf.concat([tf.convert_to_tensor(values[i]) for i in ids], axis=0)
+    per_replica = strategy.experimental_distribute_values_from_function(
+        lambda ctx: tf.identity(values[ctx.replica_id_in_sync_group])
+    )
+    return strategy.gather(per_replica, axis=0)
+
+
 def replica_context():
     """The current replica context, or ``None`` in a cross-replica context or when there is a
     single replica (where every collective below is the identity)."""
@@ -48,7 +86,9 @@ def replica_id(ctx=None):
         return 0
     rid = tf.get_static_value(ctx.replica_id_in_sync_group)
     if rid is None:
-        raise RuntimeError("a static replica id is needed (MirroredStrategy or no strategy)")
+        raise RuntimeError(
+            "a static replica id is needed (MirroredStrategy, MultiWorkerMirroredStrategy or no strategy)"
+        )
     return int(rid)
 
 

@@ -189,7 +189,7 @@ def test_sample_rate_one_equals_plain_head_on_two_replicas(cls, kwargs):
         np.testing.assert_allclose(full, r["logits"], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(np.asarray(pfc.kernel), ref_kernel, rtol=1e-4, atol=1e-5)
     if ref_bias is not None:
-        got_bias = np.concatenate([np.asarray(getattr(pfc, f"shard_bias_{r}")) for r in range(2)])
+        got_bias = np.concatenate([np.asarray(pfc.shard_bias(r)) for r in range(2)])
         np.testing.assert_allclose(got_bias, ref_bias, rtol=1e-4, atol=1e-5)
     for w in pfc.head.non_trainable_weights:
         for local in strategy.experimental_local_results(w.value):
@@ -274,7 +274,7 @@ def test_checkpoint_restores_shards_to_their_owners(tmp_path):
     np.testing.assert_array_equal(np.asarray(pfc.kernel), kernel)
     assert [float(v) for v in strategy.experimental_local_results(pfc.head.t.value)] == [0.25, 0.25]
     names = [name for name, _ in tf.train.list_variables(path)]
-    assert any("shard_0" in n for n in names) and any("shard_1" in n for n in names)
+    assert any("partial_fc_shards" in n for n in names) and not any("shard_0" in n for n in names)
 
 
 def test_sampled_training_on_one_device_learns():
@@ -323,3 +323,37 @@ def test_config_round_trip():
     clone = PartialFC.from_config(pfc.get_config())
     assert clone.get_config() == pfc.get_config()
     assert isinstance(clone.head, heads.MVSoftmax) and clone.head.scale == 16.0
+
+
+def test_checkpoint_holds_the_full_matrix_and_reshards_on_restore(tmp_path):
+    # Written on 2 replicas (with a Softmax bias), restored onto 4 and onto one device; the
+    # saved tensors are the full matrices in class order.
+    rng = np.random.default_rng(12)
+    values = {"kernel": rng.normal(size=(C, D)), "momentum": rng.normal(size=(C, D)),
+              "bias": rng.normal(size=(C,)), "bias_momentum": rng.normal(size=(C,))}
+    values = {k: v.astype("float32") for k, v in values.items()}
+
+    def new(strategy, classes=C):
+        with strategy.scope():
+            pfc = PartialFC(heads.Softmax(num_classes=classes), sample_rate=1.0)
+            pfc.build((None, D))
+        return pfc
+
+    pfc = new(mirrored_strategy(2))
+    for kind, value in values.items():
+        pfc.assign_full_value(kind, value)
+    # The shards alone (what a checkpoint of lists of Keras variables must add for the head).
+    path = tf.train.Checkpoint(shards=pfc.partial_fc_shards).save(str(tmp_path / "ckpt"))
+    stored = {name.split("/")[2]: tf.train.load_variable(path, name) for name, _ in tf.train.list_variables(path)
+              if name.startswith("shards/")}  # shards/.ATTRIBUTES/<kind>
+    for kind, value in values.items():
+        np.testing.assert_array_equal(stored[kind], value)
+    for strategy, shards in ((mirrored_strategy(4), 4), (tf.distribute.get_strategy(), 1)):
+        other = new(strategy)
+        assert other.num_shards == shards
+        tf.train.Checkpoint(shards=other.partial_fc_shards).restore(path).assert_existing_objects_matched()
+        for kind, value in values.items():
+            np.testing.assert_array_equal(np.asarray(other.full_value(kind)), value)
+    wrong = new(tf.distribute.get_strategy(), classes=C + 1)
+    with pytest.raises(ValueError, match="kernel has shape"):
+        tf.train.Checkpoint(shards=wrong.partial_fc_shards).restore(path)

@@ -2,7 +2,10 @@
 Training 10 Million Identities on a Single Machine", ICCVW 2021; "Killing Two Birds with One
 Stone", CVPR 2022).
 
-What it does, per training step, on each of the R replicas of a ``tf.distribute`` strategy:
+What it does, per training step, on each of the R replicas of a ``tf.distribute`` strategy (every
+replica of every worker under ``MultiWorkerMirroredStrategy``; shard ``r`` belongs to the replica
+whose global ``replica_id_in_sync_group`` is ``r``, i.e. worker ``w`` with ``L`` devices owns
+shards ``w·L .. w·L+L-1``):
 
 1. embeddings and labels of the global batch are all-gathered (``ReplicaContext.all_gather``,
    whose gradient sums the replicas' contributions back onto each replica's own samples);
@@ -26,19 +29,25 @@ the unsharded head's.
 Why per-device variables: a ``MirroredVariable`` holds the same value on every replica, and
 Keras 3's ``ModelParallel`` does nothing on the TensorFlow backend. Of the alternatives,
 ``ON_READ`` variables cannot be trainable and save one aggregated value, and placing a
-``(C, D)`` matrix on one device defeats the point. So the layer creates one plain
-``tf.Variable`` per replica device, explicitly placed (bypassing the strategy's variable
-creator): shard ``r`` and its momentum live on device ``r`` only, each replica reads its own
-shard by its (static) replica id inside ``strategy.run``, and a ``tf.train.Checkpoint`` saves
-them as separate variables ``shard_0 .. shard_{R-1}`` that restore to their owners. The optimizer
-never sees these variables (a Keras optimizer would all-reduce their dense gradients, which is
-the cost Partial FC avoids). PartialFC implements the heads' training hook
-(``tfface.heads.base.TrainingHead``): ``training_loss`` returns the sampled rows as
-``own_sources`` and a :class:`PartialFCSample` as its state, and ``apply_own_gradients`` updates
-them, so ``tfface.FaceModel`` trains it with its one ordinary step.
+``(C, D)`` matrix on one device defeats the point. So each worker creates one plain
+``tf.Variable`` per local replica device, explicitly placed (bypassing the strategy's variable
+creator): shard ``r`` and its momentum live on replica ``r``'s device only, and each replica reads
+its own shard by its (static) replica id inside ``strategy.run``. The optimizer never sees these
+variables (a Keras optimizer would all-reduce their dense gradients, which is the cost Partial FC
+avoids). PartialFC implements the heads' training hook (``tfface.heads.base.TrainingHead``):
+``training_loss`` returns the sampled rows as ``own_sources`` and a :class:`PartialFCSample` as
+its state, and ``apply_own_gradients`` updates them, so ``tfface.FaceModel`` trains it with its one
+ordinary step.
 
-Limitations: one worker (``MirroredStrategy`` or no strategy); a checkpoint restores onto the
-same number of replicas; only SGD (with or without momentum/Nesterov) updates the shards.
+Checkpoints: a ``tf.train.Checkpoint`` (and a ``.keras``/``.weights.h5`` file) holds the *full*
+``(C, D)`` kernel and momentum (and bias), gathered in class order from every shard of every
+worker (``full_value``; a collective under ``MultiWorkerMirroredStrategy``, so every worker saves,
+as that strategy requires anyway, and only the chief's file is kept), under the object
+``partial_fc_shards``. Restoring re-slices them onto the shards of the layout at hand, so a
+checkpoint restores onto any number of workers and devices.
+
+Limitations: only SGD (with or without momentum/Nesterov) updates the shards; saving gathers the
+full matrix on every worker (transient memory ``C·D`` floats per matrix).
 """
 import dataclasses
 import math
@@ -53,6 +62,51 @@ from tfface import registry, replica
 from tfface.heads import margins
 from tfface.heads import partial_fc_ops as ops_
 from tfface.heads.base import HeadLoss, MarginHead, TrainingHead
+
+
+class _ShardStore:
+    """The shard variables of this worker, ``(kind, global shard id) -> tf.Variable``. A plain
+    object on purpose: AutoTrackable does not see (so a checkpoint does not save) the variables
+    one by one, whose shapes depend on the layout; ``_ShardCheckpoint`` saves them instead."""
+
+    def __init__(self):
+        self._variables = {}
+
+    def add(self, kind, r, variable):
+        self._variables[(kind, r)] = variable
+
+    def get(self, kind, r):
+        try:
+            return self._variables[(kind, r)]
+        except KeyError:
+            raise KeyError(f"PartialFC: no {kind} shard {r} on this worker") from None
+
+
+class _ShardCheckpoint(tf.__internal__.tracking.Trackable):
+    """What a ``tf.train.Checkpoint`` saves of a PartialFC: the full ``(C, D)`` kernel and its
+    momentum (and ``(C,)`` bias and momentum), gathered in class order from the shards of every
+    replica of every worker, under the keys ``kernel``, ``momentum``, ``bias``,
+    ``bias_momentum``. Restoring re-slices them onto the shards of the layout at hand, so a
+    checkpoint written by W workers × L devices restores onto any other layout. Under
+    ``MultiWorkerMirroredStrategy`` saving is a collective (every worker saves, as that
+    strategy requires anyway; only the chief's file is kept)."""
+
+    def __init__(self, layer):
+        self._layer = layer
+
+    def _serialize_to_tensors(self):
+        return {kind: self._layer.full_value(kind) for kind in self._layer._kinds()}
+
+    def _restore_from_tensors(self, restored_tensors):
+        layer = self._layer
+        ops = []
+        for kind in layer._kinds():
+            if kind not in restored_tensors:
+                raise ValueError(f"PartialFC: the checkpoint has no {kind} for this head")
+            value = restored_tensors[kind]
+            layer._check_full(kind, value.shape)
+            ops.append(layer.assign_full_value(kind, value))
+        return tf.group(ops)
 
 
 def _plain_variable_creator(next_creator, **kwargs):
@@ -138,13 +192,16 @@ class PartialFC(TrainingHead, keras.layers.Layer):
             )
         dim = int(embeddings_shape[-1])
         strategy = tf.distribute.get_strategy()
-        if replica.multi_worker():
-            raise ValueError(
-                "PartialFC supports a single worker (MirroredStrategy or no strategy); got a "
-                f"multi-worker {type(strategy).__name__}"
-            )
-        devices = list(strategy.extended.worker_devices) if strategy.num_replicas_in_sync > 1 else [None]
-        self._num_shards = len(devices)
+        self._strategy = strategy
+        # Every replica of every worker owns one shard, numbered by its global replica id; this
+        # worker creates (and holds) only the shards of its own replicas.
+        self._num_shards = strategy.num_replicas_in_sync
+        if self._num_shards > 1:
+            devices = list(strategy.extended.worker_devices)
+            local_ids = replica.local_replica_ids(strategy)
+        else:
+            devices, local_ids = [None], [0]
+        self._local = dict(zip(local_ids, devices))
         self._bounds = ops_.shard_bounds(self.num_classes, self._num_shards)
         self._dim = dim
         # Softmax's bias is per class: it is sharded with the kernel instead of built by the head.
@@ -153,27 +210,31 @@ class PartialFC(TrainingHead, keras.layers.Layer):
             # The wrapped head keeps its state weights (t, iteration counter), not its kernel.
             self.head.build_state()
         self.head.built = True
+        self._uses_bias = uses_bias
         limit = math.sqrt(6.0 / (dim + self.num_classes))
-        for r, (device, (start, size)) in enumerate(zip(devices, self._bounds)):
+        # A plain holder: AutoTrackable does not track these variables one by one (a checkpoint
+        # holds the full matrices instead, through ``partial_fc_shards``, see _ShardCheckpoint).
+        self._store = _ShardStore()
+        for r, device in self._local.items():
+            start, size = self._bounds[r]
             with tf.variable_creator_scope(_plain_variable_creator), tf.device(device):
-                # Glorot limits of the full (D, C) matrix: shards start as the unsharded kernel would.
+                # Glorot limits of the full (D, C) matrix: shards start as the unsharded kernel
+                # would, keyed on the global shard id (the same values on any worker layout).
                 value = tf.random.stateless_uniform(
                     (size, dim), seed=[self.seed, r], minval=-limit, maxval=limit
                 )
-                setattr(self, f"shard_{r}", tf.Variable(value, name=f"shard_{r}"))
-                setattr(
-                    self,
-                    f"shard_momentum_{r}",
+                self._store.add("kernel", r, tf.Variable(value, name=f"shard_{r}"))
+                self._store.add(
+                    "momentum", r,
                     tf.Variable(tf.zeros((size, dim)), trainable=False, name=f"shard_momentum_{r}"),
                 )
                 if uses_bias:
-                    setattr(self, f"shard_bias_{r}", tf.Variable(tf.zeros((size,)), name=f"shard_bias_{r}"))
-                    setattr(
-                        self,
-                        f"shard_bias_momentum_{r}",
+                    self._store.add("bias", r, tf.Variable(tf.zeros((size,)), name=f"shard_bias_{r}"))
+                    self._store.add(
+                        "bias_momentum", r,
                         tf.Variable(tf.zeros((size,)), trainable=False, name=f"shard_bias_momentum_{r}"),
                     )
-        self._uses_bias = uses_bias
+        self.partial_fc_shards = _ShardCheckpoint(self)
 
     @property
     def num_shards(self):
@@ -184,22 +245,70 @@ class PartialFC(TrainingHead, keras.layers.Layer):
         """``[(start, size)]`` of each shard's contiguous class range."""
         return list(self._bounds)
 
+    @property
+    def local_shards(self):
+        """Global ids of the shards held by this worker (all of them on one worker)."""
+        return sorted(self._local)
+
     def shard(self, r):
-        return getattr(self, f"shard_{r}")
+        """Shard ``r``'s ``(C_r, D)`` class rows (a ``tf.Variable`` on its replica's device);
+        only this worker's shards (:attr:`local_shards`) are here."""
+        return self._store.get("kernel", r)
+
+    def shard_bias(self, r):
+        """Shard ``r``'s ``(C_r,)`` biases (a ``Softmax`` head with bias)."""
+        return self._store.get("bias", r)
+
+    def shard_variable(self, kind, r):
+        """``kind`` in ``kernel``, ``momentum``, ``bias``, ``bias_momentum`` of local shard ``r``."""
+        return self._store.get(kind, r)
+
+    def _kinds(self):
+        return ("kernel", "momentum", "bias", "bias_momentum") if self._uses_bias else ("kernel", "momentum")
+
+    def full_value(self, kind="kernel"):
+        """The full ``(C, D)`` (or ``(C,)``) matrix of ``kind`` gathered from every shard of every
+        worker, in class order. Under ``MultiWorkerMirroredStrategy`` this is a collective: every
+        worker must call it, in the same order."""
+        per = self._bounds[0][1]
+        padded = {}
+        for r in self._local:
+            value = tf.convert_to_tensor(self._store.get(kind, r))
+            with tf.device(self._local[r]):
+                pad = per - self._bounds[r][1]
+                if pad:
+                    value = tf.pad(value, [[0, pad]] + [[0, 0]] * (len(value.shape) - 1))
+                padded[r] = value
+        if len(self._local) == self._num_shards:
+            full = tf.concat([padded[r] for r in range(self._num_shards)], axis=0)
+        else:
+            # Equal shapes on every replica (the last shard padded): strategy.gather's collective.
+            full = replica.gather_local_values(padded, self._strategy)
+        return full[: self.num_classes]
+
+    def assign_full_value(self, kind, full):
+        """Assign this worker's shards of ``kind`` from a full ``(C, ...)`` matrix (class order)."""
+        full = tf.convert_to_tensor(full, tf.float32)
+        ops = []
+        for r in self._local:
+            start, size = self._bounds[r]
+            ops.append(self._store.get(kind, r).assign(full[start : start + size]))
+        return tf.group(ops)
 
     @property
     def kernel(self):
-        """The full ``(D, C)`` class matrix, concatenated from the shards (for inspection; this
-        materialises all of it)."""
-        return tf.transpose(tf.concat([tf.convert_to_tensor(self.shard(r)) for r in range(self._num_shards)], 0))
+        """The full ``(D, C)`` class matrix, gathered from the shards (for inspection; this
+        materialises all of it; a collective that every worker must call under
+        ``MultiWorkerMirroredStrategy``)."""
+        return tf.transpose(self.full_value("kernel"))
 
     def set_kernel(self, kernel, bias=None):
-        """Assign a full ``(D, C)`` kernel (and ``(C,)`` bias) to the shards."""
+        """Assign a full ``(D, C)`` kernel (and ``(C,)`` bias) to the shards of this worker (call
+        it on every worker with the same matrix)."""
         kernel = np.asarray(kernel, dtype="float32")
-        for r, (start, size) in enumerate(self._bounds):
-            self.shard(r).assign(kernel[:, start : start + size].T)
-            if self._uses_bias and bias is not None:
-                getattr(self, f"shard_bias_{r}").assign(np.asarray(bias, "float32")[start : start + size])
+        self.assign_full_value("kernel", kernel.T)
+        if self._uses_bias and bias is not None:
+            self.assign_full_value("bias", np.asarray(bias, "float32"))
 
     # -- the step -------------------------------------------------------------------------------
 
@@ -236,10 +345,10 @@ class PartialFC(TrainingHead, keras.layers.Layer):
             # Every class kept: read the shard as it is (no gather copy, dense update).
             index = None
             rows = tf.convert_to_tensor(self.shard(rid))
-            bias = tf.convert_to_tensor(getattr(self, f"shard_bias_{rid}")) if self._uses_bias else None
+            bias = tf.convert_to_tensor(self.shard_bias(rid)) if self._uses_bias else None
         else:
             rows = tf.gather(self.shard(rid), index)
-            bias = tf.gather(getattr(self, f"shard_bias_{rid}"), index) if self._uses_bias else None
+            bias = tf.gather(self.shard_bias(rid), index) if self._uses_bias else None
         sim = self._similarity(emb, rows, bias)
         owned = position >= 0
         num_cols = tf.shape(rows)[0]
@@ -272,17 +381,17 @@ class PartialFC(TrainingHead, keras.layers.Layer):
         :meth:`train_loss`. ``weight_decay`` (coupled L2) applies to the rows, not the biases."""
         rid = sample.replica
         index = sample.index
-        slot = getattr(self, f"shard_momentum_{rid}") if momentum else None
+        slot = self.shard_variable("momentum", rid) if momentum else None
         ops = [
             ops_.sparse_momentum_update(
                 self.shard(rid), slot, index, grad_rows, learning_rate, momentum, nesterov, weight_decay
             )
         ]
         if self._uses_bias and grad_bias is not None:
-            bslot = getattr(self, f"shard_bias_momentum_{rid}") if momentum else None
+            bslot = self.shard_variable("bias_momentum", rid) if momentum else None
             ops.append(
                 ops_.sparse_momentum_update(
-                    getattr(self, f"shard_bias_{rid}"), bslot, index, grad_bias, learning_rate, momentum,
+                    self.shard_bias(rid), bslot, index, grad_bias, learning_rate, momentum,
                     nesterov, 0.0,
                 )
             )
@@ -345,50 +454,73 @@ class PartialFC(TrainingHead, keras.layers.Layer):
                 "apply_gradients in a custom step"
             )
         emb = tf.cast(embeddings, tf.float32)
+        if len(self._local) < self._num_shards:
+            return self._call_across_workers(emb)
         parts = []
         for r in range(self._num_shards):
-            bias = getattr(self, f"shard_bias_{r}") if self._uses_bias else None
+            bias = self.shard_bias(r) if self._uses_bias else None
             with tf.device(self.shard(r).device):
                 sim = self._similarity(emb, tf.convert_to_tensor(self.shard(r)), bias)
                 parts.append(self.head.plain_logits_from_cosine(sim, emb))
         return tf.concat(parts, axis=1)
 
+    def _call_across_workers(self, emb):
+        # Some shards live on other workers: inside strategy.run, each replica computes the
+        # columns of its shard for the global batch, the columns are all-gathered (the last
+        # shard padded to the common width) and each replica keeps its own samples' rows.
+        ctx = replica.replica_context()
+        per = self._bounds[0][1]
+        if ctx is None:
+            # Cross-replica (e.g. FaceModel building its parts): every worker computes its
+            # shards' columns of the same batch and they are gathered (a collective: every worker
+            # calls it, as they all build and evaluate the model together).
+            parts = {}
+            for r, device in self._local.items():
+                with tf.device(device):
+                    bias = self.shard_bias(r) if self._uses_bias else None
+                    sim = self._similarity(emb, tf.convert_to_tensor(self.shard(r)), bias)
+                    logits = self.head.plain_logits_from_cosine(sim, emb)
+                    parts[r] = tf.transpose(tf.pad(logits, [[0, 0], [0, per - self._bounds[r][1]]]))
+            return tf.transpose(replica.gather_local_values(parts, self._strategy)[: self.num_classes])
+        rid = replica.replica_id(ctx)
+        start, size = self._bounds[rid]
+        sizes = replica.all_gather(tf.shape(emb)[:1], ctx)
+        everyone = replica.all_gather(emb, ctx)
+        bias = self.shard_bias(rid) if self._uses_bias else None
+        sim = self._similarity(everyone, tf.convert_to_tensor(self.shard(rid)), bias)
+        logits = self.head.plain_logits_from_cosine(sim, everyone)
+        logits = tf.pad(logits, [[0, 0], [0, per - size]])
+        full = ctx.all_gather(tf.transpose(logits), axis=0)  # (R·per, B_global), shard order
+        offset = tf.reduce_sum(sizes[:rid])
+        return tf.transpose(full[: self.num_classes, offset : offset + tf.shape(emb)[0]])
+
     def monitored(self):
         return self.head.monitored()
 
-    # -- .keras files and save_weights ------------------------------------------------------------
-    # The shards are not Keras variables (so that the optimizer never holds them); these hooks put
-    # them in .keras / .weights.h5 files as one full (C, D) matrix (and bias), which also lets a
-    # file saved on R replicas load onto any other number of replicas.
-
-    def _full(self, prefix):
-        return np.concatenate([np.asarray(getattr(self, f"{prefix}_{r}")) for r in range(self._num_shards)])
+    # -- checkpoints, .keras files and save_weights -----------------------------------------------
+    # The shards are not Keras variables (so that the optimizer never holds them). Every format
+    # stores the full (C, D) matrix (and momentum, bias), gathered from the shards of every worker
+    # in class order, and re-slices it on load: a file written on any layout (replicas × workers)
+    # loads onto any other.
 
     def save_own_variables(self, store):
         # PartialFC owns no Keras variables (the wrapped head saves its own state), so the
         # store holds only these entries.
-        store["partial_fc_kernel"] = self._full("shard")
-        store["partial_fc_momentum"] = self._full("shard_momentum")
-        if self._uses_bias:
-            store["partial_fc_bias"] = self._full("shard_bias")
-            store["partial_fc_bias_momentum"] = self._full("shard_bias_momentum")
+        for kind in self._kinds():
+            store[f"partial_fc_{kind}"] = np.asarray(self.full_value(kind))
 
     def load_own_variables(self, store):
-        for prefix, key in (
-            ("shard", "partial_fc_kernel"),
-            ("shard_momentum", "partial_fc_momentum"),
-            ("shard_bias", "partial_fc_bias"),
-            ("shard_bias_momentum", "partial_fc_bias_momentum"),
-        ):
-            if prefix.startswith("shard_bias") and not self._uses_bias:
-                continue
+        for kind in self._kinds():
+            key = f"partial_fc_{kind}"
             full = np.asarray(store[key])
-            if full.shape[0] != self.num_classes:
-                raise ValueError(
-                    f"PartialFC: saved {key} has {full.shape[0]} classes, this head has {self.num_classes}"
-                )
-            for r, (start, size) in enumerate(self._bounds):
-                getattr(self, f"{prefix}_{r}").assign(full[start : start + size])
+            self._check_full(key, full.shape)
+            self.assign_full_value(kind, full)
+
+    def _check_full(self, key, shape):
+        shape = tuple(None if d is None else int(d) for d in shape)
+        want = (self.num_classes,) if "bias" in key else (self.num_classes, self._dim)
+        if len(shape) != len(want) or any(d is not None and d != w for d, w in zip(shape, want)):
+            raise ValueError(f"PartialFC: saved {key} has shape {shape}, this head needs {want}")
 
     def compute_output_spec(self, embeddings, labels=None, training=None):
         return keras.KerasTensor((embeddings.shape[0], self.num_classes), dtype="float32")
