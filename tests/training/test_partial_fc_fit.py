@@ -101,3 +101,21 @@ def test_partial_fc_needs_sgd_and_softmax_cross_entropy():
         model.compile(optimizer=keras.optimizers.Adam())
     with pytest.raises(ValueError, match="HardMining"):
         model.compile(optimizer=keras.optimizers.SGD(0.1), loss=tfface.losses.HardMining())
+
+
+def test_a_recipe_with_partial_fc_builds_and_its_run_checkpoint_holds_the_shards(tmp_path):
+    """The recipe key partial_fc wraps the head; the run's checkpoint (make_checkpoint, what
+    tfface train saves and resumes from) holds the class shards, so a resume restores them."""
+    from tfface.recipe import load_recipe
+    from tfface.training import build
+
+    recipe = load_recipe("smoke", {"data.image_size": [32, 32], "partial_fc": {"sample_rate": 0.5, "seed": 3}})
+    run = build(recipe, check_data=False, num_classes=12, print_fn=lambda *a: None)
+    head = run.model.head
+    assert isinstance(head, heads.PartialFC) and head.sample_rate == 0.5
+    assert isinstance(head.head, heads.CosFace) and head.head.margin == 0.2
+    saved = np.array(head.full_value("kernel"))
+    path = run.checkpoint.save(str(tmp_path / "ckpt"))
+    head.assign_full_value("kernel", np.zeros_like(saved))
+    run.checkpoint.restore(path).assert_existing_objects_matched()
+    np.testing.assert_array_equal(np.array(head.full_value("kernel")), saved)

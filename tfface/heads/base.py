@@ -91,6 +91,12 @@ class TrainingHead:
         correct = tf.cast(tf.equal(predicted, tf.cast(labels, tf.int32)), tf.float32)
         return HeadLoss(loss=loss, correct=tf.stop_gradient(correct))
 
+    def checkpoint_objects(self):
+        """Extra objects a training checkpoint must hold for this head, ``{name: trackable}``,
+        beside its Keras variables (PartialFC: its class shards, saved as full matrices so they
+        restore onto any replica layout). The default is none."""
+        return {}
+
     def apply_own_gradients(self, result, gradients, *, learning_rate, optimizer, weight_decay):
         """Apply ``gradients`` (of the step's total loss with respect to ``result.own_sources``,
         in that order, already unscaled under mixed precision) to the head's own weights. Called

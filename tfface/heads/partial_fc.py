@@ -409,6 +409,10 @@ class PartialFC(TrainingHead, keras.layers.Layer):
 
     # -- the training hook (tfface.heads.base.TrainingHead) -------------------------------------
 
+    def checkpoint_objects(self):
+        """The class shards (full matrices in class order, re-sliced on restore)."""
+        return {"head_shards": self.partial_fc_shards}
+
     def check_training(self, optimizer, loss):
         """Only SGD (the shards are updated here, with SGD-momentum) and plain sparse softmax
         cross-entropy (computed here, over the sampled classes of all shards)."""

@@ -24,7 +24,8 @@ def make_checkpoint(model, step):
 
     Variables are tracked as ordered lists per part (not through Keras' object graph, which
     does not reach the layers inside a functional backbone), so the same recipe always maps to
-    the same checkpoint keys: ``backbone/i``, ``head/i``, ``centres/j/i``.
+    the same checkpoint keys: ``backbone/i``, ``head/i``, ``centres/j/i``, plus whatever the
+    head declares in ``checkpoint_objects()`` (PartialFC's class shards).
     """
     return tf.train.Checkpoint(
         backbone=list(model.backbone.variables),
@@ -32,6 +33,7 @@ def make_checkpoint(model, step):
         centres=[list(layer.variables) for layer in model.class_centres],
         optimizer=model.optimizer,
         step=step,
+        **model.head.checkpoint_objects(),
     )
 
 
