@@ -277,3 +277,25 @@ def test_pickle_with_a_global_is_refused_and_not_run(tmp_path):
     with pytest.raises(ValueError, match="weights_only"):
         import_weights(raw, format="facenet_pytorch")
     assert not os.path.exists(marker)
+
+
+def test_init_from_accepts_a_keras_embedder(tmp_path):
+    """``init_from: OUT.keras`` (what ``tfface import`` writes) loads the backbone, moving
+    statistics included; a different architecture is refused."""
+    import types
+
+    from tfface import backbones
+    from tfface.training import init_from
+
+    source = backbones.get("tiny", input_shape=(32, 32, 3), embedding_size=16)
+    for w in source.weights:
+        w.assign(np.random.default_rng(len(w.path)).normal(size=w.shape).astype("float32") ** 2)
+    path = str(tmp_path / "imported.keras")
+    source.save(path)
+    target = types.SimpleNamespace(backbone=backbones.get("tiny", input_shape=(48, 48, 3), embedding_size=16))
+    assert init_from(target, path, print_fn=lambda *a: None) == ["backbone"]
+    for got, want in zip(target.backbone.weights, source.weights):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    other = types.SimpleNamespace(backbone=backbones.get("tiny", input_shape=(32, 32, 3), embedding_size=8))
+    with pytest.raises(ValueError, match="does not match this recipe's backbone"):
+        init_from(other, path)
