@@ -132,19 +132,25 @@ def _unfolded_variables(graph_path, rng):
 
 
 def _write_tf1_checkpoint(variables, prefix):
+    """A TF1 checkpoint as facenet's ``tf.train.Saver`` writes it (``.meta``, ``.index``,
+    ``.data``), the values loaded into the variables rather than baked into the graph."""
     import tensorflow as tf
 
     graph = tf.Graph()
     with graph.as_default():
+        feeds = {}
         for name, value in variables.items():
-            tf.compat.v1.Variable(value, name=name)
+            placeholder = tf.compat.v1.placeholder(tf.float32, value.shape)
+            tf.compat.v1.Variable(placeholder, name=name)
+            feeds[placeholder] = value
         tf.compat.v1.train.get_or_create_global_step()
         saver = tf.compat.v1.train.Saver()
         with tf.compat.v1.Session(graph=graph) as sess:
-            sess.run(tf.compat.v1.global_variables_initializer())
-            saver.save(sess, prefix, global_step=90)  # also writes the .meta, as facenet does
+            sess.run(tf.compat.v1.global_variables_initializer(), feeds)
+            saver.save(sess, prefix, global_step=90)
 
 
+@pytest.mark.slow  # writes a 94 MB checkpoint and builds a second full model (~1-3 min here)
 def test_facenet_ckpt_unfolded_equals_tensorflow(facenet_graph, faces, graph_reference, tmp_path):
     from tfface.interop import detect_format, import_weights
 
@@ -162,9 +168,18 @@ def test_facenet_ckpt_unfolded_equals_tensorflow(facenet_graph, faces, graph_ref
     np.testing.assert_allclose(_l2(raw), emb_ref, rtol=0, atol=1e-5)
 
 
-def test_facenet_checkpoint_wrong_shape_names_the_tensor(tmp_path):
-    """A 128-d layout is accepted by shape; the first misshapen tensor in layer order is named."""
-    from tfface.interop import ImportError_, import_weights
+@pytest.fixture(scope="module")
+def scratch_model():
+    """One 512-d inception_resnet_v1 for the error tests (its weights get partly overwritten)."""
+    from tfface import backbones
+
+    return backbones.get("inception_resnet_v1")
+
+
+def test_facenet_wrong_shape_names_the_first_tensor(scratch_model, tmp_path):
+    from tfface.interop import import_weights
+    from tfface.interop.facenet_layout import TensorSource
+    from tfface.interop.importers.facenet import load_facenet_tensors
 
     rng = np.random.default_rng(1)
     variables = {
@@ -176,11 +191,18 @@ def test_facenet_checkpoint_wrong_shape_names_the_tensor(tmp_path):
         "InceptionResnetV1/Conv2d_2a_3x3/weights": rng.normal(size=(3, 3, 32, 16)).astype(np.float32),
         "InceptionResnetV1/Conv2d_2b_3x3/weights": rng.normal(size=(3, 3, 7, 64)).astype(np.float32),
     }
-    _write_tf1_checkpoint(variables, str(tmp_path / "model-x.ckpt"))
-    with pytest.raises(ImportError_, match=r"'InceptionResnetV1/Conv2d_2a_3x3/weights' has shape \(3, 3, 32, 16\), expected \(3, 3, 32, 32\)"):
-        import_weights(str(tmp_path), format="facenet_ckpt")
-    with pytest.raises(ImportError_, match=r"'InceptionResnetV1/Bottleneck/weights'.*embedding size is 128, not the requested 512"):
-        import_weights(str(tmp_path), format="facenet_ckpt", embedding_size=512)
+    source = TensorSource({k: v.shape for k, v in variables.items()}, variables.__getitem__, "ckpt")
+    with pytest.raises(ValueError, match=r"ckpt: tensor 'InceptionResnetV1/Conv2d_2a_3x3/weights' has shape \(3, 3, 32, 16\), expected \(3, 3, 32, 32\)"):
+        load_facenet_tensors(scratch_model, source)
+    del variables["InceptionResnetV1/Conv2d_1a_3x3/BatchNorm/beta"]
+    with pytest.raises(ValueError, match=r"'InceptionResnetV1/Conv2d_1a_3x3/BatchNorm/beta' is missing"):
+        load_facenet_tensors(scratch_model, source.__class__(
+            {k: v.shape for k, v in variables.items()}, variables.__getitem__, "ckpt"))
+    # Through the importer: the embedding size is read from the file (128-d: the 2017 layout).
+    _write_tf1_checkpoint({"InceptionResnetV1/Bottleneck/weights": variables["InceptionResnetV1/Bottleneck/weights"]},
+                          str(tmp_path / "model-20170512-110547.ckpt"))
+    with pytest.raises(ValueError, match=r"'InceptionResnetV1/Bottleneck/weights' has shape \(1792, 128\): the model's embedding size is 128, not the requested 512"):
+        import_weights(str(tmp_path), embedding_size=512)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,39 +235,69 @@ def _torch_embed(net, images):
         return net(x).numpy()  # L2-normalised by facenet-pytorch
 
 
-def test_facenet_pytorch_state_dict_via_cli(torch_net, faces, tmp_path):
-    import keras
+@pytest.fixture(scope="module")
+def torch_file(torch_net, tmp_path_factory):
     import torch
 
-    from tfface.cli import main
-    from tfface.interop import detect_format
-
-    pt = str(tmp_path / "facenet_pytorch.pt")
+    pt = str(tmp_path_factory.mktemp("facenet_pytorch") / "facenet_pytorch.pt")
     torch.save(torch_net.state_dict(), pt)
-    assert detect_format(pt) == "facenet_pytorch"
-    out = str(tmp_path / "facenet.keras")
-    assert main(["import", pt, out]) == 0
-    model = keras.models.load_model(out)
+    return pt
+
+
+def _test_images(faces):
     rng = np.random.default_rng(0)
-    images = np.concatenate([faces, rng.integers(0, 256, size=(2, 160, 160, 3))]).astype(np.uint8)
+    return np.concatenate([faces, rng.integers(0, 256, size=(2, 160, 160, 3))]).astype(np.uint8)
+
+
+def test_facenet_pytorch_state_dict_equals_torch(torch_net, torch_file, faces):
+    from tfface.interop import detect_format, import_weights
+
+    assert detect_format(torch_file) == "facenet_pytorch"
+    model = import_weights(torch_file)
+    images = _test_images(faces)
     ref = _torch_embed(torch_net, images)
     got = _l2(_embed(model, images))
     print("facenet_pytorch max |Δ| normalised", np.abs(got - ref).max())
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-4)
 
 
-def test_facenet_pytorch_wrong_shape_names_the_first_tensor(torch_net, tmp_path):
-    import torch
+@pytest.mark.slow  # a full model built, saved (94 MB) and reloaded (~1 min here)
+def test_tfface_import_command_writes_a_loadable_embedder(torch_net, torch_file, faces, tmp_path, capsys):
+    import keras
 
-    from tfface.interop import ImportError_, import_weights
+    from tfface.cli import main
 
-    state = torch_net.state_dict()
-    state["repeat_1.2.branch1.1.conv.weight"] = torch.zeros(32, 32, 3, 1)
-    state["repeat_2.0.conv2d.bias"] = torch.zeros(7)
-    pt = str(tmp_path / "bad.pt")
-    torch.save(state, pt)
-    with pytest.raises(ImportError_, match=r"'repeat_1\.2\.branch1\.1\.conv\.weight' has shape \(3, 1, 32, 32\), expected \(3, 3, 32, 32\)"):
-        import_weights(pt)
+    out = str(tmp_path / "facenet.keras")
+    assert main(["import", torch_file, out, "--embedding-size", "512"]) == 0
+    assert "23,497,424 parameters" in capsys.readouterr().out
+    assert main(["import", torch_file, out]) == 2  # no clobbering without --overwrite
+    images = _test_images(faces)
+    got = _l2(_embed(keras.models.load_model(out), images))
+    np.testing.assert_allclose(got, _torch_embed(torch_net, images), rtol=0, atol=1e-4)
+
+
+def test_tfface_import_command_reports_a_misfit(torch_file, tmp_path, capsys):
+    from tfface.cli import main
+
+    out = str(tmp_path / "x.keras")
+    assert main(["import", torch_file, out, "--embedding-size", "128"]) == 2
+    assert "'last_linear.weight' has shape (512, 1792)" in capsys.readouterr().err
+    assert main(["import", torch_file, str(tmp_path / "x.h5")]) == 2
+    assert not os.path.exists(out)
+
+
+def test_facenet_pytorch_wrong_shape_names_the_first_tensor(torch_net, scratch_model):
+    from tfface.interop.importers.facenet_pytorch import load_facenet_pytorch_tensors
+
+    state = {k: v.numpy() for k, v in torch_net.state_dict().items()}
+    good = dict(state)
+    state["repeat_1.2.branch1.1.conv.weight"] = np.zeros((32, 32, 3, 1), np.float32)
+    state["repeat_2.0.conv2d.bias"] = np.zeros(7, np.float32)
+    with pytest.raises(ValueError, match=r"pt: tensor 'repeat_1\.2\.branch1\.1\.conv\.weight' has shape \(3, 1, 32, 32\), expected \(3, 3, 32, 32\)"):
+        load_facenet_pytorch_tensors(scratch_model, state, "pt")
+    good["repeat_1.5.conv2d.weight"] = np.zeros((256, 96, 1, 1), np.float32)  # a sixth Block35
+    with pytest.raises(ValueError, match=r"pt: tensor 'repeat_1\.5\.conv2d\.weight' has no place"):
+        load_facenet_pytorch_tensors(scratch_model, good, "pt")
 
 
 class _Payload:
