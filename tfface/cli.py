@@ -19,6 +19,7 @@ COMMANDS = {
     "train": ("tfface.commands.train", "train a recipe with model.fit under tf.distribute"),
     "eval": ("tfface.commands.eval", "verification / identification protocols"),
     "pack": ("tfface.commands.pack", "a pair set -> an insightface-compatible .bin"),
+    "import": ("tfface.commands.import", "a third-party checkpoint (facenet .pb/checkpoint, facenet-pytorch .pt) -> .keras embedder"),
     "export": ("tfface.commands.export", "export a trained run to a SavedModel"),
     "recipe": ("tfface.commands.recipe", "list the bundled recipes, or show one fully resolved"),
     "demo": ("tfface.commands.demo", "synth -> build -> train -> eval -> export, in minutes on a CPU"),

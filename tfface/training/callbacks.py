@@ -179,8 +179,12 @@ def init_from(model, path, print_fn=print):
     The backbone must match exactly; the head and each centre layer are loaded when their
     variables have the same shapes (e.g. same number of classes) and skipped otherwise. The
     optimizer and step are not loaded: the new run starts at step 0.
+    A ``.keras`` embedder (a run's ``embedder.keras``, or ``tfface import``'s output from
+    third-party weights) loads the backbone only.
     Returns the names of the parts loaded.
     """
+    if path is not None and str(path).endswith(".keras"):
+        return _init_from_embedder(model, path, print_fn)
     checkpoint_path = latest_checkpoint(path)
     if checkpoint_path is None:
         raise FileNotFoundError(f"init_from: no checkpoint found at {path!r}")
@@ -222,3 +226,21 @@ def init_from(model, path, print_fn=print):
     )
     print_fn(f"init_from: loaded {', '.join(names)} from {checkpoint_path}")
     return names
+
+
+def _init_from_embedder(model, path, print_fn=print):
+    """The backbone's weights (moving statistics included) from a ``.keras`` embedder file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"init_from: no .keras file at {path!r}")
+    embedder = keras.models.load_model(path, compile=False)
+    target = list(model.backbone.weights)
+    source = list(embedder.weights)
+    if [(w.name, tuple(w.shape)) for w in source] != [(w.name, tuple(w.shape)) for w in target]:
+        raise ValueError(
+            f"init_from: the embedder in {path} does not match this recipe's backbone "
+            "(different architecture or embedding size)"
+        )
+    for dst, src in zip(target, source):
+        dst.assign(src)
+    print_fn(f"init_from: loaded backbone from {path}")
+    return ["backbone"]
