@@ -22,8 +22,9 @@ def test_every_command_is_a_module_of_the_commands_package():
 
 def test_command_modules_import_without_tensorflow():
     # `tfface COMMAND --help` must stay fast: TensorFlow is imported only when a command runs.
-    modules = ", ".join(module for module, _ in cli.COMMANDS.values())
-    code = f"import sys, tfface.cli, {modules}; print('tensorflow' in sys.modules)"
+    # importlib: `import tfface.commands.import` is a syntax error (`import` is a keyword).
+    modules = [module for module, _ in cli.COMMANDS.values()]
+    code = f"import importlib, sys, tfface.cli; [importlib.import_module(m) for m in {modules!r}]; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
     assert out.returncode == 0, out.stderr
