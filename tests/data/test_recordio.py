@@ -352,17 +352,25 @@ def test_build_from_rec_gives_the_same_images_and_labels(rec_set, tmp_path):
     assert json.loads((tmp_path / "cli" / "stats.json").read_text())["written"] == len(images)
 
 
-def test_one_training_step_from_a_rec(rec_set, tmp_path):
-    from tfface.training import build
+def test_one_training_step_from_a_rec_and_an_exact_resume(tmp_path):
+    from tfface.training import build, load_recipe
 
-    rec, images, _ = rec_set
-    overrides = {"data.train": rec, "data.image_size": [32, 32], "data.batch_size": 4,
-                 "epochs": 1}
-    from tfface.training import load_recipe
-
+    # a clean set: 12 images of 3 identities (split records among them), header layout
+    labels = [k * 3 // 12 for k in range(12)]
+    records = [(0, image_record([13, 16], b""))]
+    records += [(k + 1, image_record(lab, jpeg_with_magic(k, 24) if k % 5 == 0 else jpeg(50 + k)))
+                for k, lab in enumerate(labels)]
+    records += [(13 + c, image_record([1 + 4 * c, 5 + 4 * c], b"")) for c in range(3)]
+    rec = write_set(tmp_path / "clean", records, property_text="3,32,32")
+    overrides = {"data.train": rec, "data.image_size": [32, 32], "data.batch_size": 4, "epochs": 2,
+                 "deterministic": True}
     run = build(load_recipe("smoke", overrides), print_fn=lambda *a: None)
-    assert run.num_classes == NUM_CLASSES
-    # 14 examples listed (broken ones included): 3 steps of 4
-    assert run.steps_per_epoch == 3
+    assert run.num_classes == 3 and run.steps_per_epoch == 3
+    # resuming at step 2 (inside epoch 0) continues the uninterrupted stream across the epoch end
+    full = [b for _, b in zip(range(5), run.dataset(0))]
+    resumed = [b for _, b in zip(range(3), run.dataset(2))]
+    for (x, y), (xr, yr) in zip(full[2:], resumed):
+        np.testing.assert_array_equal(y, yr)
+        np.testing.assert_array_equal(x, xr)
     history = run.model.fit(run.dataset(0), steps_per_epoch=1, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
