@@ -259,7 +259,16 @@ class RecordFile:
         (``offset`` -1: a key missing from the index)."""
         if offset < 0:
             raise RecordError("missing_from_index", "the index does not list this key")
-        header, payload = unpack(self.read_span(offset, end))
+        offset, end = int(offset), int(end)
+        buf = self._pread(max(0, min(end, self.size) - offset), offset)
+        if len(buf) >= 8 + IR_SIZE:
+            # The common case, one copy: a whole record (not split) with a scalar label.
+            magic, word, flag, label, id_, id2 = struct.unpack_from("<II" + IR_FORMAT[1:], buf, 0)
+            length = word & _LENGTH_MASK
+            if magic == MAGIC and word >> 29 == 0 and flag == 0 and IR_SIZE <= length <= len(buf) - 8:
+                header = IRHeader(0, label, id_, id2)
+                return image_label(header, num_classes), buf[8 + IR_SIZE : 8 + length], header
+        header, payload = unpack(decode_record(buf, 0, end - offset, at_eof=end >= self.size)[0])
         return image_label(header, num_classes), payload, header
 
     def read_image(self, key, num_classes=None):
