@@ -1,5 +1,11 @@
-"""Image folder (one sub-folder per identity) -> sharded TFRecords (the library behind
-``tfface build SRC OUT``, whose command line is ``tfface.commands.build``).
+"""Image folder (one sub-folder per identity), or an insightface RecordIO set (``train.rec``;
+:mod:`tfface.data.recordio`), -> sharded TFRecords (the library behind ``tfface build SRC OUT``,
+whose command line is ``tfface.commands.build``).
+
+From RecordIO every image record is seen; the record reasons (``recordio.REASONS``: a key
+missing from the index, a truncated record, a bad magic number or framing, a short header, a
+label outside ``[0, num_classes)``) come first, then the image checks below from ``empty`` on;
+labels are kept as the ``.rec`` has them.
 
 Every entry under an identity folder is *seen*, and either *written* or *skipped* with a reason,
 so ``written + sum(skipped) == seen`` always holds and nothing is lost silently. Checks, in order
