@@ -1,4 +1,6 @@
-"""``tfface build SRC OUT``: image folder (one sub-folder per identity) -> sharded TFRecords.
+"""``tfface build SRC OUT``: image folder (one sub-folder per identity), or an insightface
+RecordIO set (``train.rec`` with ``train.idx`` and ``property`` beside it, or their folder) ->
+sharded TFRecords.
 
 Prints a one-line summary (and the skipped files' reasons); ``OUT/stats.json`` holds the figures.
 Exit status: 0 built, 2 bad source or output.
@@ -10,11 +12,12 @@ from tfface.data.build import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, build_tfrec
 
 
 def add_arguments(parser):
-    parser.add_argument("src", metavar="SRC", help="image folder: one sub-folder per identity")
+    parser.add_argument("src", metavar="SRC",
+                        help="image folder (one sub-folder per identity), or insightface's train.rec (or its folder)")
     parser.add_argument("out", metavar="OUT", help="output directory for shards, labels.json, stats.json")
     parser.add_argument("--shards", type=int, default=None, help="number of shards (default: ~1 per 1,000 images)")
     parser.add_argument("--workers", type=int, default=None, help="threads (default: one per CPU)")
-    parser.add_argument("--min-images", type=int, default=0, help="drop identities with fewer valid images")
+    parser.add_argument("--min-images", type=int, default=0, help="drop identities with fewer valid images (image folders only)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"largest header-declared width*height accepted (default {DEFAULT_MAX_PIXELS})")
     parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="largest file accepted, bytes")

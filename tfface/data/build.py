@@ -1,5 +1,11 @@
-"""Image folder (one sub-folder per identity) -> sharded TFRecords (the library behind
-``tfface build SRC OUT``, whose command line is ``tfface.commands.build``).
+"""Image folder (one sub-folder per identity), or an insightface RecordIO set (``train.rec``;
+:mod:`tfface.data.recordio`), -> sharded TFRecords (the library behind ``tfface build SRC OUT``,
+whose command line is ``tfface.commands.build``).
+
+From RecordIO every image record is seen; the record reasons (``recordio.REASONS``: a key
+missing from the index, a truncated record, a bad magic number or framing, a short header, a
+label outside ``[0, num_classes)``) come first, then the image checks below from ``empty`` on;
+labels are kept as the ``.rec`` has them.
 
 Every entry under an identity folder is *seen*, and either *written* or *skipped* with a reason,
 so ``written + sum(skipped) == seen`` always holds and nothing is lost silently. Checks, in order
@@ -41,7 +47,9 @@ import zlib
 
 import numpy as np
 
+from tfface.data import recordio
 from tfface.data.images import TFRECORD_SUFFIX, scan_identity_folders
+from tfface.data.recordio import RecordError
 
 DEFAULT_MAX_PIXELS = 25_000_000
 DEFAULT_MAX_BYTES = 50 * 2**20
@@ -232,7 +240,12 @@ def _summary(counts):
     }
 
 
-def _write_shard(path, records, progress):
+def _read_file(rec):
+    with open(rec["abs"], "rb") as f:
+        return f.read(rec["bytes"] + 1)
+
+
+def _write_shard(path, records, progress, read=_read_file):
     import tensorflow as tf
 
     from tfface.data.tfrecord import serialize_example
@@ -242,9 +255,8 @@ def _write_shard(path, records, progress):
     with tf.io.TFRecordWriter(tmp) as writer:
         for rec in records:
             try:
-                with open(rec["abs"], "rb") as f:
-                    data = f.read(rec["bytes"] + 1)
-            except OSError as err:
+                data = read(rec)
+            except (OSError, RecordError) as err:
                 data, detail = None, f"re-read failed: {err}"
             else:
                 detail = "size or checksum differs from the checked file"
@@ -287,20 +299,21 @@ def build_tfrecords(
     from tqdm.auto import tqdm
 
     src, out = os.fspath(src), os.fspath(out)
+    rec = recordio.find_recordio(src)
+    if rec is not None:
+        if min_images:
+            raise ValueError(
+                f"min_images={min_images}: a RecordIO source keeps its labels as they are (models trained "
+                "on the .rec and on the build share class indices); filtering identities is for image folders"
+            )
+        return _build_from_recordio(rec, out, shards, workers, max_pixels, max_bytes, prefix, seed, overwrite,
+                                    progress)
     if not os.path.isdir(src):
         raise NotADirectoryError(f"source {src!r} is not a directory (expected one sub-folder per identity)")
     src_real, out_real = os.path.realpath(src), os.path.realpath(out)
     if _inside(out_real, src_real):
         raise ValueError(f"output {out!r} is inside the source {src!r}; its shards would be read as images")
-    os.makedirs(out, exist_ok=True)
-    old = [f for f in os.listdir(out) if f.endswith(TFRECORD_SUFFIX) or f in ("labels.json", "stats.json")]
-    if old:
-        if not overwrite:
-            raise FileExistsError(
-                f"{out!r} already holds a build ({', '.join(sorted(old)[:3])}...); pass overwrite=True / --overwrite"
-            )
-        for f in old:
-            os.remove(os.path.join(out, f))
+    _prepare_out(out, overwrite)
     workers = int(workers or os.cpu_count() or 1)
     start = time.perf_counter()
 
@@ -335,27 +348,11 @@ def build_tfrecords(
     order = np.random.default_rng(seed).permutation(len(records))
     records = [records[i] for i in order]
 
-    n_shards = int(shards) if shards else max(1, min(1024, -(-len(records) // 1000)))
-    if n_shards < 1:
-        raise ValueError(f"shards must be >= 1, got {shards}")
-    n_shards = min(n_shards, max(1, len(records)))
-    names = [f"{prefix}-{i:05d}-of-{n_shards:05d}{TFRECORD_SUFFIX}" for i in range(n_shards)]
-    parts = np.array_split(np.arange(len(records)), n_shards)
-    bar = tqdm(total=len(records), desc="write", unit="img", disable=not progress, leave=False)
-    written = 0
-    with concurrent.futures.ThreadPoolExecutor(min(workers, n_shards)) as pool:
-        jobs = [pool.submit(_write_shard, os.path.join(out, name), [records[i] for i in part], bar)
-                for name, part in zip(names, parts)]
-        for job in jobs:
-            w, s = job.result()
-            written += w
-            skipped += s
-    bar.close()
+    names, written, late = _write_shards(out, records, shards, prefix, workers, progress)
+    skipped += late
 
     skipped.sort(key=lambda r: r["path"])
-    reasons = {}
-    for r in skipped:
-        reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+    reasons = _count_reasons(skipped)
     counts = [len(v) for v in per_identity.values()]
     formats = {}
     for r in records:
@@ -364,7 +361,7 @@ def build_tfrecords(
         "source": os.path.abspath(src),
         "seen": seen,
         "written": written,
-        "skipped": dict(sorted(reasons.items())),
+        "skipped": reasons,
         "skipped_files": skipped,
         "identities": len(labels),
         "images_per_identity": _summary(counts),
@@ -376,11 +373,172 @@ def build_tfrecords(
         "shards": names,
         "seed": seed,
     }
+    return _finish(out, labels, stats, start)
+
+
+def _prepare_out(out, overwrite):
+    os.makedirs(out, exist_ok=True)
+    old = [f for f in os.listdir(out) if f.endswith(TFRECORD_SUFFIX) or f in ("labels.json", "stats.json")]
+    if old:
+        if not overwrite:
+            raise FileExistsError(
+                f"{out!r} already holds a build ({', '.join(sorted(old)[:3])}...); pass overwrite=True / --overwrite"
+            )
+        for f in old:
+            os.remove(os.path.join(out, f))
+
+
+def _write_shards(out, records, shards, prefix, workers, progress, read=_read_file):
+    """Write ``records`` (in their order) into shards; ``(names, written, skipped)``."""
+    from tqdm.auto import tqdm
+
+    n_shards = int(shards) if shards else max(1, min(1024, -(-len(records) // 1000)))
+    if n_shards < 1:
+        raise ValueError(f"shards must be >= 1, got {shards}")
+    n_shards = min(n_shards, max(1, len(records)))
+    names = [f"{prefix}-{i:05d}-of-{n_shards:05d}{TFRECORD_SUFFIX}" for i in range(n_shards)]
+    parts = np.array_split(np.arange(len(records)), n_shards)
+    bar = tqdm(total=len(records), desc="write", unit="img", disable=not progress, leave=False)
+    written, skipped = 0, []
+    with concurrent.futures.ThreadPoolExecutor(min(workers, n_shards)) as pool:
+        # Records are looked up as each shard is written (a generator per shard), so a table that
+        # makes them on demand (RecordIO: millions) never holds them all as dicts.
+        jobs = [pool.submit(_write_shard, os.path.join(out, name), (records[i] for i in part), bar, read)
+                for name, part in zip(names, parts)]
+        for job in jobs:
+            w, s = job.result()
+            written += w
+            skipped += s
+    bar.close()
+    return names, written, skipped
+
+
+def _count_reasons(skipped):
+    reasons = {}
+    for r in skipped:
+        reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+    return dict(sorted(reasons.items()))
+
+
+def _finish(out, labels, stats, start):
     # The invariant the whole module is built around; a failure here is a bug, not bad input.
-    assert stats["written"] + len(skipped) == seen, (written, len(skipped), seen)
+    skipped = sum(stats["skipped"].values())
+    assert stats["written"] + skipped == stats["seen"], (stats["written"], skipped, stats["seen"])
     with open(os.path.join(out, "labels.json"), "w", encoding="utf-8") as f:
         json.dump(labels, f, indent=1, sort_keys=True)
     with open(os.path.join(out, "stats.json"), "w", encoding="utf-8") as f:
         json.dump(stats, f, indent=1)
     stats["elapsed_s"] = time.perf_counter() - start
     return stats
+
+
+# ---------------------------------------------------------------------------------------------
+# from insightface RecordIO
+
+
+_FORMATS = ("jpeg", "png", "bmp")
+
+
+def _check_records(rec_file, keys, offsets, ends, num_classes, max_pixels, max_bytes, name):
+    """Check image records; ``(good, skipped)``: ``good`` an int64 array of rows ``(index, label,
+    bytes, crc, format code)``, ``skipped`` dicts (path ``name#key``, reason, detail)."""
+    good, skipped = [], []
+    for i, (key, offset, end) in enumerate(zip(keys, offsets, ends)):
+        try:
+            label, data, _ = rec_file.read_image_span(offset, end, num_classes)
+            if not data:
+                raise _Skip("empty", "the record holds no image bytes")
+            if len(data) > max_bytes:
+                raise _Skip("too_large", f"{len(data)} bytes > max_bytes={max_bytes}")
+            fmt, _, _ = check_image(data, max_pixels)
+        except (RecordError, _Skip) as err:
+            skipped.append({"path": f"{name}#{key}", "reason": err.reason, "detail": err.detail})
+            continue
+        good.append((i, label, len(data), zlib.crc32(data), _FORMATS.index(fmt)))
+    return np.array(good, np.int64).reshape(-1, 5), skipped
+
+
+class _RecordTable:
+    """The checked records of a RecordIO build as a sequence of the dicts ``_write_shard``
+    takes, made on demand."""
+
+    def __init__(self, rows, info, name):
+        self.rows, self.info, self.name = rows, info, name
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, j):
+        i, label, size, crc, fmt = (int(v) for v in self.rows[j])
+        key = int(self.info.image_keys[i])
+        return {"identity": str(label), "label": label, "path": f"{self.name}#{key}", "bytes": size, "crc": crc,
+                "format": _FORMATS[fmt], "offset": int(self.info.offsets[i]), "end": int(self.info.ends[i])}
+
+
+def _build_from_recordio(rec, out, shards, workers, max_pixels, max_bytes, prefix, seed, overwrite, progress):
+    """``tfface build train.rec OUT``: every image record of an insightface ``.rec`` is seen and
+    written or skipped with a reason (``recordio.REASONS``, then the image checks of a folder
+    build). Labels stay the ``.rec``'s: ``labels.json`` maps ``"0" .. str(num_classes - 1)`` to
+    themselves, ``num_classes`` from ``property`` (else the header record, else the largest
+    label + 1); the record's ``filename`` feature is ``train.rec#key``."""
+    import tensorflow  # noqa: F401  (before the threads; see build_tfrecords)
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    info = recordio.describe(rec)
+    if os.path.realpath(os.path.dirname(info.rec)) == os.path.realpath(out):
+        raise ValueError(f"output {out!r} is the source's own folder; pick another")
+    _prepare_out(out, overwrite)
+    workers = int(workers or os.cpu_count() or 1)
+    name = os.path.basename(info.rec)
+    n = info.num_examples
+    bar = tqdm(total=n, desc="check", unit="img", disable=not progress, leave=False)
+    with recordio.RecordFile(info.rec, info.idx, index=False) as rec_file:
+
+        def check(lo):
+            hi = min(lo + 512, n)
+            rows, bad = _check_records(rec_file, info.image_keys[lo:hi], info.offsets[lo:hi], info.ends[lo:hi],
+                                       info.num_classes, max_pixels, max_bytes, name)
+            rows[:, 0] += lo
+            bar.update(hi - lo)
+            return rows, bad
+
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            checked = list(pool.map(check, range(0, n, 512)))
+        bar.close()
+        rows = np.concatenate([c[0] for c in checked]) if checked else np.zeros((0, 5), np.int64)
+        skipped = [r for c in checked for r in c[1]]
+        classes = info.num_classes
+        if classes is None:
+            classes = int(rows[:, 1].max()) + 1 if len(rows) else 0
+        labels = {str(i): i for i in range(classes)}
+        rows = rows[np.random.default_rng(seed).permutation(len(rows))]
+
+        def read(r):
+            return rec_file.read_image_span(r["offset"], r["end"], info.num_classes)[1]
+
+        names, written, late = _write_shards(out, _RecordTable(rows, info, name), shards, prefix, workers,
+                                             progress, read)
+    skipped += late
+    skipped.sort(key=lambda r: int(r["path"].rsplit("#", 1)[1]))
+    per_identity = np.bincount(rows[:, 1], minlength=classes) if len(rows) else np.zeros(classes, np.int64)
+    formats = np.bincount(rows[:, 4], minlength=len(_FORMATS)) if len(rows) else np.zeros(3, np.int64)
+    stats = {
+        "source": info.rec,
+        "source_format": "recordio",
+        "seen": n,
+        "written": written,
+        "skipped": _count_reasons(skipped),
+        "skipped_files": skipped,
+        "identities": classes,
+        "identities_with_images": int((per_identity > 0).sum()),
+        "images_per_identity": _summary(per_identity),
+        "dropped_identities": {},
+        "min_images": 0,
+        "max_pixels": max_pixels,
+        "max_bytes": max_bytes,
+        "formats": {f: int(c) for f, c in zip(_FORMATS, formats) if c},
+        "shards": names,
+        "seed": seed,
+    }
+    return _finish(out, labels, stats, start)

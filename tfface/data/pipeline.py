@@ -25,6 +25,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfface.data import recordio
 from tfface.data.images import IMAGE_EXTENSIONS, decode_and_resize, identity_index, list_tfrecords, parse_image_size
 from tfface.data.tfrecord import FEATURES
 
@@ -38,11 +39,18 @@ _EPOCH_STRIDE = 2**40
 
 
 def describe_source(source):
-    """``("tfrecord", files)`` or ``("folder", (paths, labels, names))``; raises a clear error
-    for anything else."""
+    """``("tfrecord", files)``, ``("recordio", RecordIOInfo)`` (a ``.rec`` file, or a directory
+    holding ``train.rec``, ``train.idx`` and ``property``: :func:`tfface.data.recordio.describe`)
+    or ``("folder", (paths, labels, names))``; raises a clear error for anything else."""
     if isinstance(source, (list, tuple)):
         return "tfrecord", list_tfrecords(source)
     source = os.fspath(source)
+    rec = recordio.find_recordio(source)
+    if rec is not None:
+        try:
+            return "recordio", recordio.describe(rec)
+        except ValueError as err:
+            raise ValueError(f"RecordIO source {source!r}: {err}") from None
     files = list_tfrecords(source)
     if files:
         return "tfrecord", files
@@ -51,18 +59,28 @@ def describe_source(source):
         if index.paths:
             return "folder", index
         raise ValueError(
-            f"{source!r} holds neither *.tfrecord shards nor identity sub-folders with images "
-            f"({', '.join(IMAGE_EXTENSIONS)})"
+            f"{source!r} holds neither *.tfrecord shards, nor train.rec (insightface RecordIO), nor "
+            f"identity sub-folders with images ({', '.join(IMAGE_EXTENSIONS)})"
         )
+    if source.endswith(".rec"):
+        raise FileNotFoundError(f"RecordIO file {source!r} not found")
     raise FileNotFoundError(f"no TFRecord shards match {source!r} and it is not a directory")
 
 
 def num_classes(source):
-    """Number of classes of a source: ``len(labels.json)`` beside TFRecord shards, or the number
-    of identity folders with images in an image folder."""
+    """Number of classes of a source: ``len(labels.json)`` beside TFRecord shards, the number
+    of identity folders with images in an image folder, or a RecordIO set's ``property`` (else
+    its header record's identity count)."""
     kind, what = describe_source(source)
     if kind == "folder":
         return len(what[2])
+    if kind == "recordio":
+        if what.num_classes is None:
+            raise FileNotFoundError(
+                f"{what.rec!r}: the number of classes is unknown: no 'property' file beside it "
+                "('num_classes,height,width') and no header record listing the identities"
+            )
+        return what.num_classes
     folder = os.path.dirname(what[0])
     path = os.path.join(folder, "labels.json")
     if not os.path.isfile(path):
@@ -72,12 +90,59 @@ def num_classes(source):
 
 
 def labels_map(source):
-    """identity -> label of a source (``labels.json``, or the folder's sorted identities)."""
+    """identity -> label of a source (``labels.json``, the folder's sorted identities, or a
+    RecordIO set's labels as their decimal strings: RecordIO has no identity names)."""
     kind, what = describe_source(source)
     if kind == "folder":
         return {name: i for i, name in enumerate(what[2])}
+    if kind == "recordio":
+        return {str(i): i for i in range(num_classes(source))}
     with open(os.path.join(os.path.dirname(what[0]), "labels.json"), encoding="utf-8") as f:
         return json.load(f)
+
+
+def _recordio_reader(info, batch):
+    """A ``tf.data`` stage: vectors of image keys' ``(offset, end)`` in the ``.rec`` -> the
+    records that read (encoded image, label), one element each. A record that does not read
+    (truncated, broken framing or header, a label outside ``[0, num_classes)``, data that is not
+    a JPEG/PNG/BMP) is dropped; :func:`tfface.data.build.build_tfrecords` counts them by reason.
+    The reads run in Python (``os.pread``, the GIL released while reading), ``batch`` records a
+    call to spread the call's overhead."""
+    from tfface.data.build import sniff_format
+
+    files = {}
+    accepted = ("jpeg", "png", "bmp")
+
+    def read(offsets, ends):
+        rec = files.get("rec")
+        if rec is None:
+            rec = files["rec"] = recordio.RecordFile(info.rec, info.idx, index=False)
+        n = len(offsets)
+        images = np.empty(n, object)
+        labels = np.zeros(n, np.int32)
+        ok = np.zeros(n, bool)
+        for i in range(n):
+            try:
+                labels[i], payload, _ = rec.read_image_span(offsets[i], ends[i], info.num_classes)
+            except recordio.RecordError:
+                images[i] = b""
+                continue
+            images[i] = payload
+            ok[i] = sniff_format(payload[:32]) in accepted
+        return images, labels, ok
+
+    def stage(offsets, ends):
+        images, labels, ok = tf.numpy_function(read, [offsets, ends], [tf.string, tf.int32, tf.bool], stateful=False)
+        images.set_shape([None])
+        labels.set_shape([None])
+        ok.set_shape([None])
+        return tf.boolean_mask(images, ok), tf.boolean_mask(labels, ok)
+
+    def apply(ds, deterministic):
+        ds = ds.batch(batch).map(stage, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+        return ds.unbatch()
+
+    return apply
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,6 +269,17 @@ def make_dataset(
             files = files[pipeline_id::pipelines]
         items = tf.constant(files)
         labels = None
+        n_items = len(files)
+    elif kind == "recordio":
+        # Every n-th record per pipeline, as for an image folder; a record is read by its byte
+        # span, so the whole set is shuffled each epoch (a permutation, no shuffle buffer).
+        spans = np.stack([what.offsets, what.ends], axis=1)[pipeline_id::pipelines]
+        items = tf.constant(spans, tf.int64)
+        labels = None
+        n_items = len(spans)
+        if n_items == 0:
+            raise ValueError(f"RecordIO source {source!r} holds no image records for input pipeline {pipeline_id}")
+        read_records = _recordio_reader(what, batch=64)
     else:
         paths, labels_list, _ = what
         shard_files = pipelines > 1
@@ -211,7 +287,7 @@ def make_dataset(
             paths, labels_list = paths[pipeline_id::pipelines], labels_list[pipeline_id::pipelines]
         items = tf.constant(paths)
         labels = tf.constant(labels_list, tf.int32)
-    n_items = len(files) if kind == "tfrecord" else len(paths)
+        n_items = len(paths)
     cycle = max(1, min(int(cycle_length), n_items))
 
     # Sharding by record needs every pipeline to see the records in the same order before
@@ -235,9 +311,18 @@ def make_dataset(
             )
             if record_shards:
                 ds = ds.shard(pipelines, pipeline_id)
+        elif kind == "recordio":
+            spans = items
+            if training:
+                order = tf.random.experimental.stateless_shuffle(
+                    tf.range(n_items, dtype=tf.int64), seed=tf.stack([epoch_seed, tf.constant(1, tf.int64)])
+                )
+                spans = tf.gather(items, order)
+            ds = tf.data.Dataset.from_tensor_slices((spans[:, 0], spans[:, 1]))
+            ds = read_records(ds, deterministic=bool(deterministic) or not training)
         else:
             ds = tf.data.Dataset.from_tensor_slices((items, labels))
-        if training:
+        if training and kind != "recordio":
             buffer = n_items if kind == "folder" else int(shuffle_buffer)
             if buffer > 1:
                 ds = ds.shuffle(buffer, seed=epoch_seed + 1, reshuffle_each_iteration=False)
@@ -258,6 +343,12 @@ def make_dataset(
         def load(position, record):
             ex = tf.io.parse_single_example(record, {"image": FEATURES["image"], "label": FEATURES["label"]})
             return element(ex["image"], tf.stack([seed_t, position])), tf.cast(ex["label"], tf.int32)
+
+    elif kind == "recordio":
+
+        def load(position, item):
+            data, label = item
+            return element(data, tf.stack([seed_t, position])), label
 
     else:
 

@@ -128,7 +128,9 @@ MV_SOFTMAX = Recipe.from_dict({
 #   (flip "sum"), cosine similarity.
 # Data: tfface align CASIA_WEBFACE data/casia_webface_112 --size 112
 #       tfface build data/casia_webface_112 data/casia_webface_tfrecords
-# (MS1MV2: the insightface faces_emore release, data/ms1mv2_tfrecords.)
+# MS1MV2: insightface's faces_emore release as distributed (MXNet RecordIO: train.rec, train.idx,
+# property; 5.8M images of 85,742 identities), read directly: data/faces_emore/train.rec
+# (or --set data.train=/data/faces_emore/train.rec; `tfface build` converts it to TFRecords).
 CURRICULARFACE = Recipe.from_dict({
     "name": "curricularface",
     "data": {"train": "data/casia_webface_tfrecords", "image_size": [112, 112], "batch_size": 512},
@@ -139,7 +141,7 @@ CURRICULARFACE = Recipe.from_dict({
     "epochs": 50,
 })
 CURRICULARFACE_MS1MV2 = {
-    "data.train": "data/ms1mv2_tfrecords", "schedule.boundaries": [10, 18, 22], "epochs": 24,
+    "data.train": "data/faces_emore/train.rec", "schedule.boundaries": [10, 18, 22], "epochs": 24,
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -149,7 +149,8 @@ def data_exists(source):
 
 def describe_data(source):
     """``(num_examples or None, largest label or None, num_classes)`` of a training source, read
-    cheaply: the image folder's index, or ``stats.json``/``labels.json`` beside TFRecord shards."""
+    cheaply: the image folder's index, ``stats.json``/``labels.json`` beside TFRecord shards, or
+    a RecordIO set's ``.idx``, header record and ``property``."""
     from tfface.data import pipeline
 
     try:
@@ -159,6 +160,10 @@ def describe_data(source):
     if kind == "folder":
         paths, labels, names = what
         return len(paths), (max(labels) if labels else None), len(names)
+    if kind == "recordio":
+        # The .idx and header record give the count; the reader drops labels >= num_classes.
+        classes = pipeline.num_classes(source)
+        return what.num_examples, classes - 1, classes
     folder = os.path.dirname(what[0])
     classes = pipeline.num_classes(source)
     with open(os.path.join(folder, "labels.json")) as f:
@@ -257,8 +262,8 @@ def build(
         elif not data_exists(source):
             raise FileNotFoundError(
                 f"data.train: training data {source!r} not found (expected a TFRecord directory "
-                "from 'tfface build', a TFRecord file pattern, or an image folder with one "
-                "sub-folder per identity)"
+                "from 'tfface build', a TFRecord file pattern, an insightface train.rec, or an "
+                "image folder with one sub-folder per identity)"
             )
     classes = num_classes or data.num_classes
     examples = None
