@@ -15,7 +15,7 @@ from tfface import __version__
 COMMANDS = {
     "synth": ("tfface.commands.synth", "write the embedded synthetic-identity data set"),
     "align": ("tfface.commands.align", "MTCNN detection + 5-point alignment of an image folder"),
-    "build": ("tfface.commands.build", "image folder (one sub-folder per identity) -> sharded TFRecords"),
+    "build": ("tfface.commands.build", "image folder (one sub-folder per identity) or train.rec -> sharded TFRecords"),
     "train": ("tfface.commands.train", "train a recipe with model.fit under tf.distribute"),
     "eval": ("tfface.commands.eval", "verification / identification protocols"),
     "pack": ("tfface.commands.pack", "a pair set -> an insightface-compatible .bin"),
