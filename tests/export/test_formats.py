@@ -140,7 +140,7 @@ def test_cache_key_hashes_the_file_contents(exports, pairs, tmp_path):
 
 def test_a_broken_export_warns_loudly(trained, tmp_path, monkeypatch, capsys):
     """An export whose preprocessing swaps RGB to BGR (a classic deployment bug) disagrees with
-    the Keras model: the command warns (exit 0), and with --strict fails."""
+    the Keras model: the command warns loudly (and with --strict exits 1)."""
     import tensorflow as tf
 
     from tfface import cli
@@ -176,3 +176,21 @@ def test_cli_argument_errors(trained, tmp_path, capsys):
     assert cli.main(["export", str(run), str(tmp_path / "m"), "--quantize", "float16"]) == 2
     assert "--format tflite" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "m.tflite")
+
+
+def test_tflite_runs_with_either_interpreter(exports, monkeypatch):
+    """LiteRT's interpreter when ai-edge-litert is installed, TensorFlow's deprecated one
+    otherwise: the same embeddings."""
+    import sys
+
+    from tfface.export.load import TFLiteEmbedder
+    from tfface.export.agreement import synthetic_faces
+
+    _, files = exports
+    images = synthetic_faces(3, 32)
+    first = TFLiteEmbedder(files["tflite-int8"])(images)
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    fallback = TFLiteEmbedder(files["tflite-int8"])
+    assert "tensorflow" in type(fallback.interpreter).__module__
+    np.testing.assert_allclose(fallback(images), first, atol=1e-6)
