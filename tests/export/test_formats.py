@@ -140,31 +140,35 @@ def test_cache_key_hashes_the_file_contents(exports, pairs, tmp_path):
 
 def test_a_broken_export_warns_loudly(trained, tmp_path, monkeypatch, capsys):
     """An export whose preprocessing swaps RGB to BGR (a classic deployment bug) disagrees with
-    the Keras model: the command warns loudly (and with --strict exits 1)."""
+    the Keras model: the command warns loudly (and with --strict exits 1). ONNX, the quickest
+    export to write; every format runs the same check."""
     import tensorflow as tf
 
     from tfface import cli
-    from tfface.export import check_agreement, saved_model
+    from tfface.export import check_agreement, load_embedder, onnx
+    from tfface.export.agreement import synthetic_faces
 
     run, _ = trained
-    original = saved_model.make_embed_fn
+    original = onnx.make_embed_fn
 
     def bgr(embedder, flip=False):
         embed = original(embedder, flip)
         return lambda images: embed(tf.reverse(images, axis=[3]))
 
-    monkeypatch.setattr(saved_model, "make_embed_fn", bgr)
-    out = tmp_path / "broken"
-    # --strict: exit 1 (without it the same warning and exit 0; not run again to keep this fast).
-    assert cli.main(["export", str(run), str(out), "--strict"]) == 1
+    monkeypatch.setattr(onnx, "make_embed_fn", bgr)
+    out = tmp_path / "broken.onnx"
+    assert cli.main(["export", str(run), str(out), "--format", "onnx"]) == 0
     err = capsys.readouterr().err
     assert "WARNING" in err and "DISAGREES" in err and "min cosine" in err
-
-    from tfface.export import load_embedder
-    from tfface.export.agreement import synthetic_faces
+    assert cli.main(["export", str(run), str(out), "--format", "onnx", "--overwrite", "--strict"]) == 1
+    assert "DISAGREES" in capsys.readouterr().err
 
     report = check_agreement(load_embedder(str(run)), str(out), synthetic_faces(8, 32))
     assert not report["ok"] and report["min_cosine"] < 0.99
+    # The same export without the bug agrees.
+    monkeypatch.setattr(onnx, "make_embed_fn", original)
+    assert cli.main(["export", str(run), str(out), "--format", "onnx", "--overwrite", "--strict"]) == 0
+    assert "DISAGREES" not in capsys.readouterr().err
 
 
 def test_cli_argument_errors(trained, tmp_path, capsys):
