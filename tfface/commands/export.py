@@ -68,7 +68,8 @@ def run(args):
         image_size = _image_size(args.image_size)
         source = resolve_embedder_path(args.workdir)
         if not source.endswith(".keras"):
-            raise ValueError(f"{args.workdir!r} is already an export; expected a training run "
+            kind = "a SavedModel" if os.path.isdir(source) else f"an {os.path.splitext(source)[1][1:].upper()}"
+            raise ValueError(f"{args.workdir!r} is already {kind} export; expected a training run "
                              "directory (holding embedder.keras) or a .keras file")
         if args.quantize != "none" and args.format != "tflite":
             raise ValueError(f"--quantize {args.quantize} is for --format tflite")
