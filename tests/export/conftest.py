@@ -81,7 +81,7 @@ def trained(tmp_path_factory):
     data = root / "data"
     generate_synthetic(str(data), num_identities=16, num_test_identities=20, image_size=32,
                        min_images=8, max_images=12, test_images_per_identity=4, folds=10,
-                       pairs_per_fold=10, workers=1)
+                       pairs_per_fold=10, workers=0)
     run = root / "run"
     overrides = {"data.train": str(data / "train"), "data.num_classes": None,
                  "data.image_size": [32, 32], "data.batch_size": 32, "checkpoint_every": 1000}
