@@ -33,6 +33,9 @@ setup(
     extras_require={
         # tfface export --format onnx
         "onnx": ["tf2onnx>=1.17", "onnxruntime>=1.17"],
+        # Running .tflite exports (tfface eval --model x.tflite) with LiteRT, the runtime that
+        # replaces the deprecated tf.lite.Interpreter (tfface falls back to it without this).
+        "tflite": ["ai-edge-litert>=2.3"],
         # The tests cover the ONNX export too, so they install its converter and runtime.
         # tfface import: facenet-pytorch / insightface .pth (torch, weights_only) and insightface
         # .onnx files (onnx); facenet .pb and checkpoints need only TensorFlow.

@@ -1,5 +1,6 @@
-"""Helpers shared by the export tests: a small embedder with the backbone contract and the numpy
-reference of the serving signature (written from the contract, not from tfface.export)."""
+"""Helpers shared by the export tests: a small embedder with the backbone contract, the numpy
+reference of the serving signature (written from the contract, not from tfface.export), and a
+small trained model with held-out pairs (``trained``)."""
 import numpy as np
 import pytest
 
@@ -66,3 +67,23 @@ class _Helpers:
 @pytest.fixture(scope="session")
 def h():
     return _Helpers
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """The demo's model, small: the ``smoke`` recipe (tiny backbone, CosFace) trained for a few
+    dozen steps on a small synthetic set at 32×32, as ``tfface demo --quick`` trains it, with the
+    held-out identities' pairs.txt (10 folds × 10 matched + 10 mismatched pairs). Returns ``(run_dir, data_dir)``."""
+    from tfface.data import generate_synthetic
+    from tfface.training.runner import train
+
+    root = tmp_path_factory.mktemp("trained")
+    data = root / "data"
+    generate_synthetic(str(data), num_identities=16, num_test_identities=20, image_size=32,
+                       min_images=8, max_images=12, test_images_per_identity=4, folds=10,
+                       pairs_per_fold=10, workers=0)
+    run = root / "run"
+    overrides = {"data.train": str(data / "train"), "data.num_classes": None,
+                 "data.image_size": [32, 32], "data.batch_size": 32, "checkpoint_every": 1000}
+    train("smoke", str(run), steps=60, progress=False, overrides=overrides)
+    return run, data

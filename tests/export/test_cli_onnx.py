@@ -33,7 +33,8 @@ def test_cli_exports_a_run_directory(tmp_path, h, capsys):
     # the subprocess tests below cover the process boundary).
     assert cli.main(["export", str(workdir), str(out), "--flip"]) == 0
     stdout = capsys.readouterr().out
-    assert "reloaded and run on 2 images" in stdout and "flip fusion on" in stdout
+    assert "reloaded and run on 32 synthetic faces" in stdout and "flip fusion on" in stdout
+    assert "min cosine 1.000000" in stdout
     fn = tf.saved_model.load(str(out)).signatures["serving_default"]
     images = h.images(4, seed=5)
     got = fn(images=tf.constant(images))["embeddings"].numpy()

@@ -1,19 +1,28 @@
-"""``tfface export WORKDIR OUT``: a trained run's embedder -> SavedModel (or ONNX) for serving.
+"""``tfface export WORKDIR OUT``: a trained run's embedder -> SavedModel, ONNX or TFLite.
+
+    tfface export RUN out/1                                        # SavedModel (TF Serving)
+    tfface export RUN out.onnx --format onnx
+    tfface export RUN out.tflite --format tflite --quantize none|float16|dynamic|int8 --calibration DIR
 
 WORKDIR is a training run directory holding ``embedder.keras`` (what ``tfface train`` writes), or
-a ``.keras`` file, read by :func:`tfface.export.load_embedder`. The export is reloaded once after
-writing and run on a small random batch, so a broken export fails here rather than in production.
-Exit status: 0 written and checked, 1 the check failed, 2 bad arguments.
+a ``.keras`` file, read by :func:`tfface.export.load_embedder`. After writing, the export is
+reloaded with its own runtime (TensorFlow, onnxruntime, the LiteRT interpreter) and compared with
+the Keras embedder on a sample (``--agreement-images`` images of ``--calibration`` not used for
+calibration, else synthetic faces): the min and mean cosine between the two embeddings of each
+image are printed, with a loud warning below ``--min-agreement`` (0.99, see
+:mod:`tfface.export.agreement` for why). Exit status: 0 written and checked (a disagreement
+warns; ``--strict`` makes it 1), 1 the export gives no finite unit embeddings, 2 bad arguments.
 """
 import os
 import sys
 
-FORMATS = ("saved_model", "onnx")
+FORMATS = ("saved_model", "onnx", "tflite")
 
 
 def add_arguments(parser):
     parser.add_argument("workdir", metavar="WORKDIR", help="training run directory (holding embedder.keras) or a .keras file")
-    parser.add_argument("out", metavar="OUT", help="output: a directory for saved_model, a .onnx file for onnx")
+    parser.add_argument("out", metavar="OUT", help="output: a directory for saved_model, a .onnx file for onnx, "
+                        "a .tflite file for tflite")
     parser.add_argument("--format", choices=FORMATS, default="saved_model", help="export format (default: saved_model)")
     parser.add_argument("--flip", action="store_true", help="fuse each image with its horizontal mirror (sum, then L2-normalise)")
     parser.add_argument(
@@ -22,6 +31,19 @@ def add_arguments(parser):
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing export at OUT")
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 17)")
+    parser.add_argument("--quantize", choices=("none", "float16", "dynamic", "int8"), default="none",
+                        help="TFLite quantisation: float32 weights (none), float16 weights, dynamic-range "
+                        "int8 weights, or full-integer int8 (needs --calibration)")
+    parser.add_argument("--calibration", metavar="DIR", default=None,
+                        help="representative aligned face crops for int8 (a TFRecord set or an image folder); "
+                        "also the agreement sample")
+    parser.add_argument("--calibration-size", type=int, default=200, metavar="N",
+                        help="images drawn from --calibration for int8 (default 200)")
+    parser.add_argument("--agreement-images", type=int, default=32, metavar="N",
+                        help="images compared with the Keras model after export (default 32; 0 skips)")
+    parser.add_argument("--min-agreement", type=float, default=None, metavar="COS",
+                        help="warn when an image's cosine with the Keras embedding is below this (default 0.99)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when the agreement is below --min-agreement")
 
 
 def _image_size(values):
@@ -34,46 +56,31 @@ def _image_size(values):
     raise ValueError(f"--image-size takes one or two integers (height [width]); got {values}")
 
 
-def _check_saved_model(out_dir, shape):
-    import numpy as np
-    import tensorflow as tf
-
-    from tfface.export.load import load_embedder
-
-    # The export as a server sees it: the serving signature, uint8 images in.
-    fn = load_embedder(out_dir).signatures["serving_default"]
-    images = np.random.default_rng(0).integers(0, 256, size=(2, *shape), dtype=np.uint8)
-    emb = fn(images=tf.constant(images))["embeddings"].numpy()
-    return emb
-
-
-def _check_onnx(path, shape):
-    import numpy as np
-
-    try:
-        import onnxruntime
-    except ImportError:
-        return None
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    images = np.random.default_rng(0).integers(0, 256, size=(2, *shape), dtype=np.uint8)
-    return session.run(["embeddings"], {"images": images})[0]
-
-
 def _dims(shape):
     return "[" + ", ".join("N" if i == 0 else ("?" if d is None else str(d)) for i, d in enumerate(shape)) + "]"
 
 
 def run(args):
-    import numpy as np
-
+    from tfface.export.agreement import MIN_COSINE, check_agreement, describe, sample_images
     from tfface.export.load import load_embedder, resolve_embedder_path
 
     try:
         image_size = _image_size(args.image_size)
         source = resolve_embedder_path(args.workdir)
-        if os.path.isdir(source):
-            raise ValueError(f"{args.workdir!r} is already a SavedModel export; expected a training run "
+        if not source.endswith(".keras"):
+            kind = "a SavedModel" if os.path.isdir(source) else f"an {os.path.splitext(source)[1][1:].upper()}"
+            raise ValueError(f"{args.workdir!r} is already {kind} export; expected a training run "
                              "directory (holding embedder.keras) or a .keras file")
+        if args.quantize != "none" and args.format != "tflite":
+            raise ValueError(f"--quantize {args.quantize} is for --format tflite")
+        if args.quantize == "int8" and not args.calibration:
+            raise ValueError("--quantize int8 needs --calibration DIR (a TFRecord set or an image folder of "
+                             "aligned face crops like the training images)")
+        if args.calibration and not os.path.exists(args.calibration):
+            from tfface.data.images import list_tfrecords
+
+            if not list_tfrecords(args.calibration):
+                raise FileNotFoundError(f"--calibration {args.calibration!r} does not exist")
     except (FileNotFoundError, ValueError) as err:
         print(f"tfface export: {err}", file=sys.stderr)
         return 2
@@ -84,7 +91,7 @@ def run(args):
 
             check_out_dir(args.out, args.overwrite)
         elif os.path.exists(args.out) and not args.overwrite:
-            raise FileExistsError(f"ONNX output {args.out!r} exists; pass --overwrite to replace it")
+            raise FileExistsError(f"{args.format} output {args.out!r} exists; pass --overwrite to replace it")
     except FileExistsError as err:
         print(f"tfface export: {err}", file=sys.stderr)
         return 2
@@ -98,41 +105,66 @@ def run(args):
             return 2
     print(f"loading {source}")
     embedder = load_embedder(args.workdir)
-    print(f"exporting {embedder.name} ({embedder.count_params():,} parameters) as {args.format}"
-          f"{' with flip fusion' if args.flip else ''} -> {args.out}")
+    what = args.format + (f" ({args.quantize})" if args.format == "tflite" else "")
+    print(f"exporting {embedder.name} ({embedder.count_params():,} parameters) as {what}"
+          f"{' with flip fusion' if args.flip else ''} -> {args.out}", flush=True)
     try:
         if args.format == "saved_model":
             from tfface.export.saved_model import export_saved_model
 
             meta = export_saved_model(embedder, args.out, flip=args.flip, image_size=image_size, overwrite=args.overwrite)
-        else:
+        elif args.format == "onnx":
             from tfface.export.onnx import DEFAULT_OPSET, export_onnx
 
             meta = export_onnx(
                 embedder, args.out, flip=args.flip, image_size=image_size,
                 opset=args.opset or DEFAULT_OPSET, overwrite=args.overwrite,
             )
-    except (FileExistsError, IsADirectoryError, ValueError) as err:
+        else:
+            from tfface.export.tflite import export_tflite
+
+            meta = export_tflite(
+                embedder, args.out, quantize=args.quantize, calibration=args.calibration, flip=args.flip,
+                image_size=image_size, calibration_size=args.calibration_size, overwrite=args.overwrite,
+            )
+    except (FileExistsError, IsADirectoryError, ValueError, FileNotFoundError) as err:
         print(f"tfface export: {err}", file=sys.stderr)
         return 2
 
     in_shape = meta["inputs"]["images"]["shape"][1:]
+    threshold = MIN_COSINE if args.min_agreement is None else args.min_agreement
+    report = None
+    status = 0
     if None in in_shape[:2]:
-        emb = None
         check = "not run (the spatial size is free; pass --image-size to fix it)"
+    elif args.agreement_images <= 0:
+        check = "not run (--agreement-images 0)"
+    elif args.format == "onnx" and not _have("onnxruntime"):
+        check = "not run (onnxruntime is not installed)"
     else:
-        emb = _check_saved_model(args.out, in_shape) if args.format == "saved_model" else _check_onnx(args.out, in_shape)
-        if emb is None:
-            check = "not run (onnxruntime is not installed)"
-        else:
-            norms = np.linalg.norm(emb, axis=1)
-            if emb.shape[0] != 2 or not np.all(np.isfinite(emb)) or not np.allclose(norms, 1.0, atol=1e-4):
-                print(f"tfface export: the reloaded export gave embeddings of shape {emb.shape} with norms {norms}; "
-                      "expected finite unit vectors", file=sys.stderr)
-                return 1
-            check = f"reloaded and run on 2 images: embeddings {emb.shape}, unit norm"
+        # Images the int8 calibration did not see when the source has enough.
+        skip = args.calibration_size if args.quantize == "int8" else 0
+        sample = sample_images(in_shape[:2], args.calibration, count=args.agreement_images, skip=skip)
+        report = check_agreement(embedder, args.out, sample, flip=args.flip, threshold=threshold)
+        sample_name = f"images of {args.calibration}" if args.calibration else "synthetic faces"
+        if report["worst_image"] is None or not report["unit_norm"]:
+            print(f"tfface export: the reloaded export gave embeddings that are not finite unit vectors "
+                  f"on {report['images']} {sample_name}", file=sys.stderr)
+            return 1
+        check = f"reloaded and run on {report['images']} {sample_name}: unit-norm embeddings; " + describe(report, what)
+        if not report["ok"]:
+            print(describe(report, f"{what} export"), file=sys.stderr, flush=True)
+            status = 1 if args.strict else 0
+    if report is not None and args.format == "saved_model":
+        import json
+
+        meta_path = os.path.join(args.out, "assets.extra", "tfface_export.json")
+        meta["agreement"] = report
+        with open(meta_path, "w") as fh:
+            json.dump(meta, fh, indent=2)
     out_shape = meta["outputs"]["embeddings"]["shape"]
-    print(f"wrote {args.out} ({args.format}): images uint8 {_dims(meta['inputs']['images']['shape'])} -> "
+    size = _size(args.out)
+    print(f"wrote {args.out} ({what}, {size / 1e6:.2f} MB): images uint8 {_dims(meta['inputs']['images']['shape'])} -> "
           f"embeddings float32 {_dims(out_shape)}, L2-normalised, flip fusion {'on' if meta['flip'] else 'off'}")
     if args.format == "saved_model":
         print(f"metadata: {os.path.join(args.out, 'assets.extra', 'tfface_export.json')}")
@@ -143,10 +175,30 @@ def run(args):
             f"  fn = tf.saved_model.load({os.path.abspath(args.out)!r}).signatures['serving_default']\n"
             "  emb = fn(images=tf.constant(uint8_batch))['embeddings']   # (N, D), L2-normalised"
         )
-    else:
+    elif args.format == "onnx":
         print(
             "use it:\n"
             f"  session = onnxruntime.InferenceSession({os.path.abspath(args.out)!r})\n"
             "  emb = session.run(['embeddings'], {'images': uint8_batch})[0]   # (N, D), L2-normalised"
         )
-    return 0
+    else:
+        print(
+            "use it:\n"
+            f"  interpreter = ai_edge_litert.interpreter.Interpreter({os.path.abspath(args.out)!r})"
+            "   # or tf.lite.Interpreter\n"
+            "  (resize the input to the batch, allocate_tensors, set_tensor uint8 images, invoke, get_tensor)\n"
+            f"  measure it: tfface eval --model {args.out} --pairs pairs.txt --root DIR"
+        )
+    return status
+
+
+def _have(module):
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _size(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files)

@@ -4,7 +4,9 @@
 
 * models: a Keras model (called with float32 images in [0, 255], as tfface backbones expect), a
   ``.keras`` file, a SavedModel directory or a loaded SavedModel (its ``serving_default``
-  signature is fed uint8 images, the tfface export contract), or any callable
+  signature is fed uint8 images, the tfface export contract), an ``.onnx`` file (onnxruntime) or
+  a ``.tflite`` file (the LiteRT interpreter), or an embedder loaded from either (fed uint8
+  images too), so every export format is evaluated by the same protocol, or any callable
   ``f(float32 images (B, H, W, 3) in [0, 255]) -> (B, D)``;
 * images: a numpy array ``(N, H, W, 3)`` (uint8, or float in [0, 255]), a list of file paths, a
   list of encoded image bytes (what ``tfface.data.read_bin`` returns), or TFRecords (a
@@ -18,8 +20,9 @@ was seen in training; a numpy array is resized the same way (:func:`tfface.data.
 Model paths are loaded by :func:`tfface.export.load_embedder`. A tqdm bar shows progress. Flip test:
 ``"none"``, ``"sum"`` (insightface: f(x) + f(flip(x))) or ``"concat"`` (facenet / the MML paper:
 [f(x)/‖f(x)‖, f(flip(x))/‖f(flip(x))‖], twice the dimension). With ``cache=DIR`` the result is stored as
-``DIR/embeddings-<hash>.npy``, the hash covering the model's weights (or ``cache_key``), the
-images and the options, so several protocols reuse one pass.
+``DIR/embeddings-<hash>.npy``, the hash covering the model's weights (the file contents of an
+export: SavedModel, ONNX, TFLite; or ``cache_key``), the images and the options, so several
+protocols reuse one pass.
 """
 import hashlib
 import os
@@ -125,7 +128,7 @@ def _resolve_model(model_or_fn):
     import keras
     import tensorflow as tf
 
-    from tfface.export.load import load_embedder
+    from tfface.export.load import ExportedEmbedder, load_embedder
 
     model = model_or_fn
     if isinstance(model, (str, os.PathLike)):
@@ -134,8 +137,12 @@ def _resolve_model(model_or_fn):
             model = load_embedder(path)
         except FileNotFoundError as err:
             raise ValueError(f"model={path!r}: {err}") from None
+        if isinstance(model, ExportedEmbedder):
+            return _resolve_exported(model)
         if not isinstance(model, keras.Model):
             return _resolve_saved_model(model, lambda: _hash_files(_all_files(path)))
+    if isinstance(model, ExportedEmbedder):
+        return _resolve_exported(model)
     if isinstance(model, keras.Model) or isinstance(model, keras.layers.Layer):
         size = None
         try:
@@ -156,7 +163,8 @@ def _resolve_model(model_or_fn):
     if callable(model):
         return (lambda x: _to_numpy(model(x))), None, None
     raise ValueError("model_or_fn must be a keras Model, a .keras file, a SavedModel (path or "
-                     f"loaded) or a callable, got {type(model_or_fn).__name__}")
+                     "loaded), an .onnx or .tflite file (or loaded) or a callable, got "
+                     f"{type(model_or_fn).__name__}")
 
 
 def _resolve_saved_model(loaded, fingerprint):
@@ -174,6 +182,18 @@ def _resolve_saved_model(loaded, fingerprint):
         return _to_numpy(signature(**{name: x})[key])
 
     return fn, size, fingerprint
+
+
+def _resolve_exported(embedder):
+    """An ONNX or TFLite export: uint8 images in (its contract), fingerprinted by its file's
+    contents (a re-exported file with other weights gets another cache entry; a copy elsewhere
+    the same)."""
+
+    def fn(x):
+        x = np.clip(np.round(np.asarray(x, dtype=np.float32)), 0, 255).astype(np.uint8)
+        return _to_numpy(embedder(x))
+
+    return fn, embedder.image_size, embedder.fingerprint
 
 
 def _to_numpy(out):
