@@ -29,8 +29,8 @@ from tfface.data.images import IMAGE_EXTENSIONS, identity_index, scan_tree
 
 def add_arguments(parser):
     parser.add_argument("--model", required=True,
-                        help="a training run directory, a .keras model file or a SavedModel export "
-                        "directory")
+                        help="a training run directory, a .keras model file, a SavedModel export "
+                        "directory, an .onnx file or a .tflite file")
     bench = parser.add_argument_group("benchmarks (registered protocols)")
     bench.add_argument("--protocol", action="append", default=[], metavar="NAME",
                        help="a registered protocol (lfw, agedb_30, ijbc, ...); repeat with --data")

@@ -36,6 +36,8 @@ def load_model(model):
     resolved = resolve_embedder_path(path)
     if is_saved_model(resolved):
         key = "savedmodel:" + _hash_files(_all_files(resolved))
+    elif hasattr(loaded, "fingerprint"):
+        key = loaded.fingerprint()  # .onnx / .tflite: a hash of the file's contents
     return loaded, key
 
 
