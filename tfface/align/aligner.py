@@ -238,7 +238,9 @@ class FaceAligner:
     def _run_detector(self, copies):
         try:
             rows = self.detector.detect_faces(
-                copies,
+                # float32: mtcnn normalises in the input's dtype and hands the batch to
+                # TensorFlow once per pyramid level and stage; float64 would double that.
+                [np.asarray(c, np.float32) for c in copies],
                 box_format="xyxy",
                 output_type="numpy",
                 min_face_size=self.min_face_size,
