@@ -246,21 +246,28 @@ def main(argv=None):
             res = {"error": "not run: budget spent"}
         else:
             res = run_row(kind, kwargs, limit)
-        results.append((label, setting, kind, res))
+        results.append((label, setting, kind, kwargs, res))
         print(f"  done {label} ({setting}) at {time.perf_counter() - start:.0f}s"
               f"{': ' + res['error'] if 'error' in res else ''}", flush=True)
+    print_table(results)
+    print(f"total {time.perf_counter() - start:.0f}s (budget {budget:.0f}s)")
+    return 0 if all("error" not in r for *_, r in results) else 1
+
+
+def print_table(results):
+    """``results``: [(label, setting, kind, row kwargs, row result)]."""
     devices = sorted({r["device"] for *_, r in results if "device" in r})
     print(f"\ndevice: {', '.join(devices) or 'unknown'}; TensorFlow {next((r['tf'] for *_, r in results if 'tf' in r), '?')}")
     print()
     print(f"{'benchmark':<40}{'setting':<34}{'images/s':>10}  notes")
     pfc = {}
-    for label, setting, kind, res in results:
+    for label, setting, kind, kwargs, res in results:
         if "error" in res:
             print(f"{label:<40}{setting:<34}{'-':>10}  {res['error']}")
             continue
         if kind == "train":
             note = f"{res['step_ms']:.0f} ms/step; first fit (compile) {res['compile_s']:.0f}s; loss {res['loss']:.2f}"
-            print(f"{label:<40}{setting:<34}{res['images_s']:>10.1f}  {note}")
+            print(f"{label:<40}{setting:<34}{res['images_s']:>10.2f}  {note}")
         elif kind == "pfc":
             pfc[kwargs["rate"]] = res
             peak = f"; device peak {res['device_peak_mb']:.0f} MB" if res.get("device_peak_mb") else ""
@@ -271,8 +278,6 @@ def main(argv=None):
                 print(f"{label + ': ' + name:<40}{setting:<34}{res[key]:>10.0f}  {res[key] / res['bare']:.2f} x bare")
     if 1.0 in pfc and 0.1 in pfc:
         print(f"Partial FC step time 0.1 / 1.0: {pfc[0.1]['step_ms'] / pfc[1.0]['step_ms']:.3f}")
-    print(f"total {time.perf_counter() - start:.0f}s (budget {budget:.0f}s)")
-    return 0 if all("error" not in r for *_, r in results) else 1
 
 
 if __name__ == "__main__":
