@@ -186,8 +186,9 @@ def plan(args):
     for rate in (1.0, 0.1):
         rows.append((f"Partial FC r={rate}", f"C={pfc_classes:,}, D=512, B=128", "pfc",
                      dict(classes=pfc_classes, dim=512, batch=128, rate=rate, steps=2 if s else 10)))
-    rows.append((f"input pipeline ({os.cpu_count()} CPU cores)", "112², batch 256", "input",
-                 dict(identities=20 if s else 300, batch=32 if s else 256, batches=3 if s else 40)))
+    input_batch = 32 if s else 256
+    rows.append((f"input ({os.cpu_count()} CPU cores)", f"112², batch {input_batch}", "input",
+                 dict(identities=20 if s else 300, batch=input_batch, batches=3 if s else 40)))
     return rows
 
 
@@ -259,23 +260,23 @@ def print_table(results):
     devices = sorted({r["device"] for *_, r in results if "device" in r})
     print(f"\ndevice: {', '.join(devices) or 'unknown'}; TensorFlow {next((r['tf'] for *_, r in results if 'tf' in r), '?')}")
     print()
-    print(f"{'benchmark':<40}{'setting':<34}{'images/s':>10}  notes")
+    print(f"{'benchmark':<46}{'setting':<30}{'images/s':>10}  notes")
     pfc = {}
     for label, setting, kind, kwargs, res in results:
         if "error" in res:
-            print(f"{label:<40}{setting:<34}{'-':>10}  {res['error']}")
+            print(f"{label:<46}{setting:<30}{'-':>10}  {res['error']}")
             continue
         if kind == "train":
             note = f"{res['step_ms']:.0f} ms/step; first fit (compile) {res['compile_s']:.0f}s; loss {res['loss']:.2f}"
-            print(f"{label:<40}{setting:<34}{res['images_s']:>10.2f}  {note}")
+            print(f"{label:<46}{setting:<30}{res['images_s']:>10.2f}  {note}")
         elif kind == "pfc":
             pfc[kwargs["rate"]] = res
             peak = f"; device peak {res['device_peak_mb']:.0f} MB" if res.get("device_peak_mb") else ""
-            print(f"{label:<40}{setting:<34}{res['images_s']:>10.1f}  {res['step_ms']:.1f} ms/step{peak}")
+            print(f"{label:<46}{setting:<30}{res['images_s']:>10.1f}  {res['step_ms']:.1f} ms/step{peak}")
         else:
             for key, name in (("bare", "bare decode_jpeg"), ("flip", "pipeline (flip)"),
                               ("augmented", "pipeline (flip, crop, colour)")):
-                print(f"{label + ': ' + name:<40}{setting:<34}{res[key]:>10.0f}  {res[key] / res['bare']:.2f} x bare")
+                print(f"{label + ': ' + name:<46}{setting:<30}{res[key]:>10.0f}  {res[key] / res['bare']:.2f} x bare")
     if 1.0 in pfc and 0.1 in pfc:
         print(f"Partial FC step time 0.1 / 1.0: {pfc[0.1]['step_ms'] / pfc[1.0]['step_ms']:.3f}")
 
