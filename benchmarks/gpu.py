@@ -187,7 +187,7 @@ def plan(args):
         rows.append((f"Partial FC r={rate}", f"C={pfc_classes:,}, D=512, B=128", "pfc",
                      dict(classes=pfc_classes, dim=512, batch=128, rate=rate, steps=2 if s else 10)))
     input_batch = 32 if s else 256
-    rows.append((f"input ({os.cpu_count()} CPU cores)", f"112², batch {input_batch}", "input",
+    rows.append(("input", f"{os.cpu_count()} CPU cores, 112², batch {input_batch}", "input",
                  dict(identities=20 if s else 300, batch=input_batch, batches=3 if s else 40)))
     return rows
 
