@@ -39,7 +39,8 @@ def _mtimes(folder):
 
 def test_train_split_counts_report_and_resume(src, tmp_path, detector):
     dst = str(tmp_path / "aligned")
-    report = align_folder(src, dst, split="train", progress=False, detector=detector)
+    # Batches of 3: a corrupt file and a faceless photo share a batch with a face.
+    report = align_folder(src, dst, split="train", progress=False, detector=detector, batch_size=3)
     assert report["settings"]["size"] == [112, 112] and report["settings"]["mode"] == "arcface"
     assert report["seen"] == 4
     assert report["aligned"] == 2 and report["methods"] == {"detected": 2, "given_landmarks": 0, "centre_crop": 0}
@@ -115,6 +116,10 @@ def test_bad_arguments_are_reported(tmp_path, capsys):
     assert "is not a folder" in capsys.readouterr().err
     assert cli.main(["align", str(tmp_path), str(tmp_path / "out"), "--size", "big"]) == 2
     assert "--size 'big'" in capsys.readouterr().err
+    assert cli.main(["align", str(tmp_path), str(tmp_path / "out"), "--detect-size", "big"]) == 2
+    assert "--detect-size 'big'" in capsys.readouterr().err
+    assert cli.main(["align", str(tmp_path), str(tmp_path / "out"), "--detect-size", "30"]) == 2
+    assert "detect_size=30" in capsys.readouterr().err
 
 
 def test_load_landmarks_formats(tmp_path):

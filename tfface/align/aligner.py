@@ -16,12 +16,14 @@ import numpy as np
 
 from tfface.align import geometry
 
-__all__ = ["FaceAligner", "AlignedFace", "Detection", "MODES", "METHODS"]
+__all__ = ["FaceAligner", "AlignedFace", "Detection", "MODES", "METHODS", "DEFAULT_DETECT_SIZE", "detection_copy",
+           "to_source", "compile_detector"]
 
 MODES = ("arcface", "facenet")
 METHODS = ("detected", "given_landmarks", "centre_crop")
 _DEFAULT_SIZE = {"arcface": 112, "facenet": 160}
 _DEFAULT_MARGIN = 32
+DEFAULT_DETECT_SIZE = 320
 
 
 @dataclasses.dataclass
@@ -72,6 +74,60 @@ def as_rgb_uint8(image):
     return np.ascontiguousarray(arr)
 
 
+def detection_copy(image, detect_size):
+    """``(copy, scale)``: ``image`` shrunk (PIL's antialiased bilinear filter) so that its long
+    side is at most ``detect_size`` px, and the factor applied (``copy ≈ scale × source``).
+    Returned unchanged with scale 1.0 when it is already that small or ``detect_size`` is None."""
+    h, w = image.shape[:2]
+    if detect_size is None or max(h, w) <= detect_size:
+        return image, 1.0
+    scale = detect_size / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    from PIL import Image
+
+    copy = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+    # The factor actually applied (sizes are rounded); equal in x and y up to the rounding.
+    return copy, size[0] / w
+
+
+def to_source(points, scale):
+    """Map ``(K, 2)`` points of a copy made by :func:`detection_copy` back to the source, pixel
+    centres onto pixel centres (PIL resizes by pixel area: copy pixel i covers source
+    ``[i / scale, (i + 1) / scale)``, centre ``(i + 0.5) / scale - 0.5``)."""
+    pts = np.asarray(points, dtype=np.float64)
+    if scale == 1.0:
+        return pts.copy()
+    return (pts + 0.5) / scale - 0.5
+
+
+class _Compiled:
+    """A Keras network called through one ``tf.function`` (one graph per input shape class)
+    instead of layer by layer in eager mode: the same kernels and weights, without the Python
+    dispatch of every layer on every call."""
+
+    def __init__(self, model):
+        import tensorflow as tf
+
+        self.model = model
+        self._fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def __call__(self, inputs, *args, **kwargs):
+        return self._fn(inputs)
+
+    def __getattr__(self, name):  # anything else (weights, summary, ...) is the model's
+        return getattr(self.model, name)
+
+
+def compile_detector(detector):
+    """Run the networks of an ``mtcnn.MTCNN`` (1.0's stages) as ``tf.function`` s; returns
+    the detector. Idempotent; a detector of another shape is left as it is."""
+    for stage in getattr(detector, "stages", ()):
+        model = getattr(stage, "_model", None)
+        if model is not None and not isinstance(model, _Compiled) and callable(model):
+            stage._model = _Compiled(model)
+    return detector
+
+
 class FaceAligner:
     """Detect the main face with MTCNN and align it.
 
@@ -87,7 +143,15 @@ class FaceAligner:
             package's.
         centre_fraction: fraction of the image's limiting side covered by the centre-crop
             fallback (0.875: insightface's 6.25% border).
+        detect_size: MTCNN runs on a copy of the image shrunk so that its long side is at most
+            this many pixels (default 320), and the box and landmarks are mapped back to the
+            source, where the crop is cut at full resolution. ``min_face_size`` then counts pixels
+            of that copy: on a source whose long side is L > detect_size, faces smaller than
+            ``min_face_size * L / detect_size`` source pixels are not looked for (with the
+            defaults, 1/16 of the long side: the one subject of a data-set photo, not a crowd).
+            ``None``: detect at full resolution (slower by the square of the shrink factor).
         detector: an ``mtcnn.MTCNN`` instance to reuse; one is created on first use otherwise.
+            Its three networks are wrapped in ``tf.function`` (see :func:`compile_detector`).
     """
 
     def __init__(
@@ -99,6 +163,7 @@ class FaceAligner:
         scale_factor=0.709,
         thresholds=(0.6, 0.7, 0.8),
         centre_fraction=0.875,
+        detect_size=DEFAULT_DETECT_SIZE,
         detector=None,
     ):
         if mode not in MODES:
@@ -126,7 +191,14 @@ class FaceAligner:
         self.thresholds = thresholds
         self.centre_fraction = float(centre_fraction)
         geometry.centre_box((100, 100), self.size, self.centre_fraction)  # validates the fraction
+        if detect_size is not None and (int(detect_size) != detect_size or detect_size < 48):
+            raise ValueError(
+                f"detect_size={detect_size!r}; expected None (full resolution) or a long side of at least 48 px"
+            )
+        self.detect_size = None if detect_size is None else int(detect_size)
         self._detector = detector
+        if detector is not None:
+            compile_detector(detector)
 
     @property
     def detector(self):
@@ -134,39 +206,76 @@ class FaceAligner:
             # Imported here: mtcnn imports TensorFlow, which `import tfface.align` must not.
             from mtcnn import MTCNN
 
-            self._detector = MTCNN()
+            self._detector = compile_detector(MTCNN())
         return self._detector
 
     def detect(self, image):
         """All faces MTCNN finds in ``image``, as :class:`Detection` s in source coordinates,
         best first by facenet's selection rule (largest, most central)."""
-        image = as_rgb_uint8(image)
-        if min(image.shape[:2]) < self.min_face_size:
-            return []
-        rows = self.detector.detect_faces(
-            image,
-            box_format="xyxy",
-            output_type="numpy",
-            min_face_size=self.min_face_size,
-            scale_factor=self.scale_factor,
-            threshold_pnet=self.thresholds[0],
-            threshold_rnet=self.thresholds[1],
-            threshold_onet=self.thresholds[2],
-        )
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images):
+        """:meth:`detect` for a list of images, in one MTCNN call per group of images whose
+        detection copies have the same shape (MTCNN stacks a batch, padding every image to the
+        largest). Returns one list of detections per image."""
+        images = [as_rgb_uint8(im) for im in images]
+        results = [[] for _ in images]
+        groups = {}
+        for i, image in enumerate(images):
+            if min(image.shape[:2]) < self.min_face_size:
+                continue
+            copy, scale = detection_copy(image, self.detect_size)
+            if min(copy.shape[:2]) < self.min_face_size:
+                continue
+            groups.setdefault(copy.shape, []).append((i, copy, scale))
+        for members in groups.values():
+            rows = self._run_detector([copy for _, copy, _ in members])
+            for j, (i, _, scale) in enumerate(members):
+                mine = rows[rows[:, 0] == j] if len(rows) else rows
+                results[i] = self._detections(mine, scale, images[i].shape)
+        return results
+
+    def _run_detector(self, copies):
+        try:
+            rows = self.detector.detect_faces(
+                # float32: mtcnn normalises in the input's dtype and hands the batch to
+                # TensorFlow once per pyramid level and stage; float64 would double that.
+                [np.asarray(c, np.float32) for c in copies],
+                box_format="xyxy",
+                output_type="numpy",
+                min_face_size=self.min_face_size,
+                scale_factor=self.scale_factor,
+                threshold_pnet=self.thresholds[0],
+                threshold_rnet=self.thresholds[1],
+                threshold_onet=self.thresholds[2],
+            )
+        except ValueError as err:
+            # mtcnn 1.0 builds pyramid levels under PNet's 12 px for some sizes and Keras then
+            # refuses the empty convolution: no face of the size asked for fits there.
+            if "empty output" in str(err):
+                return np.empty((0, 16))
+            raise
         rows = np.asarray(rows, dtype=np.float64)
         if rows.ndim != 2 or rows.shape[0] == 0 or rows.shape[1] < 16:
-            return []
+            return np.empty((0, 16))
+        return rows
+
+    def _detections(self, rows, scale, shape):
         # mtcnn 1.0's numpy rows: image id, x1, y1, x2, y2, confidence, then the five x's and the
         # five y's (left eye, right eye, nose, mouth left, mouth right).
         detections = [
-            Detection(box=r[1:5].copy(), confidence=float(r[5]), landmarks=np.stack([r[6:11], r[11:16]], axis=1))
+            Detection(
+                box=to_source(r[1:5].reshape(2, 2), scale).ravel(),
+                confidence=float(r[5]),
+                landmarks=to_source(np.stack([r[6:11], r[11:16]], axis=1), scale),
+            )
             for r in rows
             if r[3] > r[1] and r[4] > r[2]
         ]
         if not detections:
             return []
         # Best first by facenet's rule: largest, most central.
-        scores = geometry.face_scores([d.box for d in detections], image.shape)
+        scores = geometry.face_scores([d.box for d in detections], shape)
         order = np.argsort(-scores, kind="stable")
         return [detections[i] for i in order]
 
@@ -184,7 +293,19 @@ class FaceAligner:
         if landmarks is not None:
             pts = geometry.as_landmarks(landmarks)
             return self._from_landmarks(image, pts, geometry.box_from_landmarks(pts), None, "given_landmarks")
-        detections = self.detect(image)
+        return self._finish(image, self.detect(image), fallback)
+
+    def align_batch(self, images, fallback=None):
+        """:meth:`align` (by detection) for a list of images, detecting in batches
+        (:meth:`detect_batch`); returns one result per image (``None`` where no face was found
+        and there is no fallback)."""
+        if fallback not in (None, "centre"):
+            raise ValueError(f"fallback={fallback!r}; expected None or 'centre'")
+        images = [as_rgb_uint8(im) for im in images]
+        found = self.detect_batch(images)
+        return [self._finish(image, detections, fallback) for image, detections in zip(images, found)]
+
+    def _finish(self, image, detections, fallback):
         if detections:
             d = detections[0]
             return self._from_landmarks(image, d.landmarks, d.box, d.confidence, "detected")

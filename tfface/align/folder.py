@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from tfface.align.aligner import DEFAULT_DETECT_SIZE
 from tfface.data.images import ALL_IMAGE_EXTENSIONS, read_image, scan_tree
 
 REPORT_NAME = "align_report.json"
@@ -94,7 +95,8 @@ def _write_image(array, path, ext, quality):
 
 
 class _Job:
-    """The per-process worker: one FaceAligner (one MTCNN) reused for every file."""
+    """The per-process worker: one FaceAligner (one MTCNN) reused for every file; called with a
+    chunk of tasks, detected as one batch."""
 
     def __init__(self, settings, detector=None):
         from tfface.align.aligner import FaceAligner
@@ -105,17 +107,31 @@ class _Job:
             size=settings["size"],
             margin=settings["margin"],
             min_face_size=settings["min_face_size"],
+            detect_size=settings["detect_size"],
             detector=detector,
         )
 
-    def __call__(self, task):
-        rel, src_path, out_path, landmarks = task
+    def __call__(self, tasks):
+        results, loaded = [], []
+        for rel, src_path, out_path, landmarks in tasks:
+            try:
+                loaded.append((rel, read_image(src_path), out_path, landmarks))
+            except Exception as err:  # any decoder failure is a property of the file: report it
+                results.append((rel, "unreadable", f"{type(err).__name__}: {err}"))
         try:
-            image = read_image(src_path)
-        except Exception as err:  # any decoder failure is a property of the file: report it
-            return rel, "unreadable", f"{type(err).__name__}: {err}"
+            found = self.aligner.detect_batch([image for _, image, _, _ in loaded])
+        except Exception:
+            # One bad image must not cost the others their detection: one at a time.
+            found = [None] * len(loaded)
+        for (rel, image, out_path, landmarks), detections in zip(loaded, found):
+            results.append(self._finish(rel, image, out_path, landmarks, detections))
+        return results
+
+    def _finish(self, rel, image, out_path, landmarks, detections):
         try:
-            face = self.aligner.align(image)
+            if detections is None:
+                detections = self.aligner.detect(image)
+            face = self.aligner._finish(image, detections, None)
             if face is None and landmarks is not None:
                 face = self.aligner.align(image, landmarks=landmarks)
             if face is None and self.settings["split"] == "test":
@@ -157,12 +173,18 @@ def align_folder(
     ext="jpg",
     quality=95,
     min_face_size=20,
+    detect_size=DEFAULT_DETECT_SIZE,
+    batch_size=8,
     progress=True,
     detector=None,
 ):
     """Align every image under ``src`` into ``dst``; returns the report (also written to
     ``dst/align_report.json``). ``landmarks``: a path (see :func:`load_landmarks`) or a dict
     ``{relative path: (5, 2)}``. ``detector``: an ``mtcnn.MTCNN`` to reuse when ``workers == 1``.
+    ``detect_size``: MTCNN runs on a copy whose long side is at most this (see
+    :class:`~tfface.align.FaceAligner`; None: full resolution). ``batch_size``: images read and
+    detected together by one worker. ``workers``: processes, each with its own detector and
+    ``cpu_count // workers`` TensorFlow threads.
     """
     from tqdm import tqdm
 
@@ -176,9 +198,11 @@ def align_folder(
         raise ValueError(f"ext={ext!r}; expected 'jpg' or 'png'")
     if workers < 1:
         raise ValueError(f"workers={workers!r}; expected at least 1")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r}; expected at least 1")
     # Validate the settings here, before any file is touched or a worker started (the detector
     # is built lazily, so this is cheap).
-    probe = FaceAligner(mode=mode, size=size, margin=margin, min_face_size=min_face_size)
+    probe = FaceAligner(mode=mode, size=size, margin=margin, min_face_size=min_face_size, detect_size=detect_size)
     landmark_map = landmarks if isinstance(landmarks, dict) or landmarks is None else load_landmarks(landmarks)
     landmark_map = {os.path.normpath(k).replace(os.sep, "/"): v for k, v in (landmark_map or {}).items()}
 
@@ -201,26 +225,29 @@ def align_folder(
             continue
         tasks.append((rel, os.path.join(src, rel), out_path, landmark_map.get(rel)))
 
-    settings = dict(mode=mode, size=size, margin=margin, split=split, ext=ext, quality=quality, min_face_size=min_face_size)
+    settings = dict(mode=mode, size=size, margin=margin, split=split, ext=ext, quality=quality,
+                    min_face_size=min_face_size, detect_size=detect_size)
     # The report records the effective values (defaults resolved).
     effective = dict(settings, size=list(probe.size), margin=probe.margin)
     bar = tqdm(total=len(tasks), unit="img", desc="align", disable=not progress, file=sys.stderr)
     interrupted = True
     pool = None
     try:
-        if workers == 1 or len(tasks) <= 1:
+        chunks = [tasks[i : i + batch_size] for i in range(0, len(tasks), batch_size)]
+        if workers == 1 or len(chunks) <= 1:
             job = _Job(settings, detector=detector) if tasks else None
-            results = (job(t) for t in tasks)
+            results = (job(c) for c in chunks)
         else:
             threads = max(1, (os.cpu_count() or 1) // workers)
             # spawn, not fork: TensorFlow's runtime does not survive a fork.
             pool = multiprocessing.get_context("spawn").Pool(
                 workers, initializer=_init_worker, initargs=(settings, threads)
             )
-            results = pool.imap_unordered(_work, tasks, chunksize=4)
-        for rel, outcome, message in results:
-            lists[outcome].append(rel if message is None else {"path": rel, "error": message})
-            bar.update(1)
+            results = pool.imap_unordered(_work, chunks)
+        for chunk in results:
+            for rel, outcome, message in chunk:
+                lists[outcome].append(rel if message is None else {"path": rel, "error": message})
+                bar.update(1)
         interrupted = False
     finally:
         bar.close()

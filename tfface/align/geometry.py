@@ -97,9 +97,15 @@ def similarity_warp(image, landmarks, template, size):
     tform = sktransform.SimilarityTransform.from_estimate(src, np.asarray(template, np.float64))
     if not tform:
         raise ValueError(f"landmarks {src.tolist()}: no similarity transform fits them (degenerate points)")
+    # Only the source window the crop samples from is converted and interpolated (a full-size
+    # photo is megapixels; the crop reads a few thousand of them). The window holds every pixel
+    # a bilinear sample can touch, grown by 2 px and clipped to the image, so the result is the
+    # warp of the whole image: samples outside the window are outside the image too.
+    x0, y0, window = _sample_window(image, tform.inverse, w, h)
+    shift = sktransform.AffineTransform(translation=(-x0, -y0))
     warped = sktransform.warp(
-        image,
-        tform.inverse,
+        window,
+        tform.inverse + shift,
         output_shape=(h, w),
         order=1,
         mode="constant",
@@ -108,6 +114,22 @@ def similarity_warp(image, landmarks, template, size):
     )
     crop = np.clip(np.rint(warped), 0, 255).astype(np.uint8)
     return crop, tform(src), np.array(tform.params)
+
+
+def _sample_window(image, inverse, w, h, grow=2):
+    """``(x0, y0, image[y0:y1, x0:x1])``: the part of ``image`` that output pixels ``(0..w-1,
+    0..h-1)`` mapped by ``inverse`` (crop -> source) can sample bilinearly, plus ``grow`` px."""
+    corners = inverse(np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float64))
+    ih, iw = image.shape[:2]
+    lo = np.floor(corners.min(axis=0)) - grow
+    hi = np.ceil(corners.max(axis=0)) + grow + 1
+    x0, y0 = (int(np.clip(v, 0, n)) for v, n in zip(lo, (iw, ih)))
+    x1, y1 = (int(np.clip(v, 0, n)) for v, n in zip(hi, (iw, ih)))
+    if x1 <= x0 or y1 <= y0:  # the crop lies wholly outside the image: all black
+        x0, y0, x1, y1 = 0, 0, min(iw, 1), min(ih, 1)
+        window = np.zeros((1, 1) + image.shape[2:], image.dtype)
+        return -10**6, -10**6, window
+    return x0, y0, image[y0:y1, x0:x1]
 
 
 def _resize_box(image, box, size):

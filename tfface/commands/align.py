@@ -7,6 +7,7 @@ Exit status: 0 done, 1 some files failed with an unexpected error, 2 bad argumen
 import os
 import sys
 
+from tfface.align.aligner import DEFAULT_DETECT_SIZE
 from tfface.align.folder import REPORT_NAME, align_folder
 
 
@@ -51,6 +52,14 @@ def add_arguments(parser):
     parser.add_argument("--ext", choices=("jpg", "png"), default="jpg", help="output format (default jpg)")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
     parser.add_argument("--min-face-size", type=int, default=20, help="smallest face MTCNN looks for, in pixels (default 20)")
+    parser.add_argument(
+        "--detect-size",
+        default=str(DEFAULT_DETECT_SIZE),
+        help="MTCNN runs on a copy whose long side is at most this many pixels, the landmarks are "
+        "mapped back and the crop is cut from the full-resolution image; --min-face-size counts "
+        f"pixels of that copy; 'full' detects at full resolution (slow) (default {DEFAULT_DETECT_SIZE})",
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="images detected together by a worker (default 8)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -65,6 +74,15 @@ def _parse_size(text):
         return int(t)
     except ValueError:
         raise ValueError(f"--size {text!r}: expected N or WxH (e.g. 112, 160, 96x112)") from None
+
+
+def _parse_detect_size(text):
+    if str(text).lower() in ("full", "none", "0"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--detect-size {text!r}: expected a number of pixels or 'full'") from None
 
 
 def summary_line(report):
@@ -96,6 +114,8 @@ def run(args):
             ext=args.ext,
             quality=args.quality,
             min_face_size=args.min_face_size,
+            detect_size=_parse_detect_size(args.detect_size),
+            batch_size=args.batch_size,
             progress=not args.quiet,
         )
     except (ValueError, FileNotFoundError) as err:
