@@ -40,7 +40,7 @@ def test_batches_shapes_dtypes_range(data):
     _, tfr, _ = data
     ds = make_dataset(tfr, 8, 112, seed=0)
     x, y = next(iter(ds))
-    assert x.shape == (8, 112, 112, 3) and x.dtype == tf.float32
+    assert x.shape == (8, 112, 112, 3) and x.dtype == tf.uint8, "uint8 images: the model casts them"
     assert y.shape == (8,) and y.dtype == tf.int32
     x = x.numpy()
     assert x.min() >= 0.0 and x.max() <= 255.0 and x.max() > 100.0 and x.std() > 10.0
@@ -112,7 +112,7 @@ def test_mirrored_strategy_gives_per_replica_batches(data):
     xs, ys = strategy.experimental_local_results(x), strategy.experimental_local_results(y)
     assert len(xs) == 2
     for xi, yi in zip(xs, ys):
-        assert xi.shape == (4, 48, 48, 3) and xi.dtype == tf.float32
+        assert xi.shape == (4, 48, 48, 3) and xi.dtype == tf.uint8
         assert yi.shape == (4,) and yi.dtype == tf.int32
     with pytest.raises(ValueError, match="divisible"):
         distribute_dataset(strategy, tfr, 7, 48)
