@@ -149,3 +149,15 @@ def test_bad_sources_and_arguments(data, tmp_path):
         make_dataset(tfr, 0, 32)
     with pytest.raises(ValueError, match="random_crop"):
         make_dataset(tfr, 4, 32, random_crop=1.5)
+
+
+def test_num_classes_checks_every_label_in_the_pipeline(data):
+    _, tfr, _ = data
+    # 6 identities: every label passes with num_classes=6 ...
+    _, y = _collect(make_dataset(tfr, 8, 32, training=False, num_classes=6))
+    assert y.max() == 5
+    # ... and a label >= num_classes stops the iteration naming the label and num_classes.
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)label.*[345].*num_classes=3"):
+        _collect(make_dataset(tfr, 8, 32, seed=0, num_classes=3), limit=20)
+    with pytest.raises(ValueError, match="num_classes"):
+        make_dataset(tfr, 8, 32, num_classes=0)

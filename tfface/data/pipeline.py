@@ -143,6 +143,20 @@ def _element_fn(size, training, crop, flip, color_jitter):
     return element
 
 
+def _label_check(num_classes):
+    """label -> label, raising ``InvalidArgumentError`` "label L out of range: expected 0 <= label
+    < num_classes=C" when it is not. In the input pipeline, which XLA never compiles (inside a
+    compiled step XLA drops assertions), at the cost of two scalar ops per element."""
+    expected = f"out of range: expected 0 <= label < num_classes={num_classes}"
+
+    def check(label):
+        ok = tf.logical_and(label >= 0, label < num_classes)
+        with tf.control_dependencies([tf.debugging.Assert(ok, ["input pipeline: label", label, expected])]):
+            return tf.identity(label)
+
+    return check
+
+
 # ---------------------------------------------------------------------------------------------
 # the dataset
 
@@ -165,6 +179,7 @@ def make_dataset(
     cycle_length=16,
     num_parallel_calls=AUTOTUNE,
     prefetch=AUTOTUNE,
+    num_classes=None,
 ):
     """Batches of ``(images uint8 (B, H, W, 3), labels int32 (B,))``. The images stay uint8: the
     backbones cast and normalise inside the model (``tf.cast(images, tf.float32)`` gives the
@@ -183,6 +198,9 @@ def make_dataset(
     (random when None); ``deterministic=True`` fixes order and augmentation for a seed (needs a
     seed when training). ``start_epoch``: resume at that epoch of the same seeded sequence.
     ``input_context``: a ``tf.distribute.InputContext`` (see :func:`distribute_dataset`).
+    ``num_classes``: when given, every label is checked against ``[0, num_classes)`` as it is
+    read; a label outside stops the iteration with an ``InvalidArgumentError`` naming the label
+    and ``num_classes`` (the training step, which XLA may compile, then needs no check).
     """
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
@@ -191,6 +209,8 @@ def make_dataset(
     except (TypeError, ValueError):
         raise ValueError(f"image_size must be a positive int or (height, width), got {image_size!r}") from None
     crop = _crop_fraction(random_crop)
+    if num_classes is not None and (isinstance(num_classes, bool) or int(num_classes) < 1):
+        raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
     if training and deterministic and seed is None:
         raise ValueError("deterministic=True with training=True needs a seed (seed=None draws a random one)")
     if seed is None:
@@ -273,17 +293,18 @@ def make_dataset(
     element = _element_fn(size, training, crop, flip, color_jitter)
 
     seed_t = tf.constant(seed, tf.int64)
+    check = _label_check(int(num_classes)) if num_classes is not None else (lambda label: label)
     if kind == "tfrecord":
 
         def load(position, record):
             ex = tf.io.parse_single_example(record, {"image": FEATURES["image"], "label": FEATURES["label"]})
-            return element(ex["image"], tf.stack([seed_t, position])), tf.cast(ex["label"], tf.int32)
+            return element(ex["image"], tf.stack([seed_t, position])), check(tf.cast(ex["label"], tf.int32))
 
     else:
 
         def load(position, item):
             path, label = item
-            return element(tf.io.read_file(path), tf.stack([seed_t, position])), label
+            return element(tf.io.read_file(path), tf.stack([seed_t, position])), check(label)
 
     in_order = bool(deterministic) or not training
     ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=in_order)
