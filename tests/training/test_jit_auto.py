@@ -54,10 +54,11 @@ def test_heads_are_xla_compatible_but_partial_fc_is_not():
     assert not heads.PartialFC(heads.ArcFace(4), sample_rate=0.5).supports_jit
 
 
-def test_out_of_range_label_still_stops_the_auto_step():
+@pytest.mark.parametrize("wrong", [9, -1])
+def test_out_of_range_label_still_stops_the_auto_step(wrong):
     x, y = separable(per_class=4)
     bad = np.array(y).copy()
-    bad[3] = 9
+    bad[3] = wrong
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"label is >= the head.{1,3}s num_classes \(4\)"):
         _train("auto", labels=bad, epochs=1)
 

@@ -361,13 +361,15 @@ class FaceModel(keras.Model):
         num_classes = getattr(self.head, "num_classes", None)
         if not self.check_labels or num_classes is None:
             return []
+        # One comparison and one assertion per step: a negative label cast to uint32 wraps above
+        # every class index, so "< num_classes" on uint32 checks both ends.
+        in_range = tf.reduce_all(tf.cast(labels, tf.uint32) < tf.constant(num_classes, tf.uint32))
         return [
-            tf.debugging.assert_non_negative(labels, message="FaceModel: negative label"),
-            tf.debugging.assert_less(
-                labels,
-                tf.constant(num_classes, labels.dtype),
-                message=f"FaceModel: a label is >= the head's num_classes ({num_classes})",
-            ),
+            tf.debugging.Assert(
+                in_range,
+                [f"FaceModel: a label is >= the head's num_classes ({num_classes}) or negative; labels:", labels],
+                summarize=10,
+            )
         ]
 
     def _weights_at(self, step):
