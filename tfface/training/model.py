@@ -295,7 +295,7 @@ class FaceModel(keras.Model):
             # into the matrix products (measured ~1.9x faster on CPU at C=50,000). Labels are
             # checked outside the compiled part (check_labels) and by the input pipeline.
             # Only the ordinary hook (no own sources, which need the step's tape) of a head
-            # that declares itself XLA-compatible (PartialFC does not).
+            # that declares itself XLA-compatible (the sharded head does not).
             ordinary = type(self.head).training_loss is TrainingHead.training_loss
             if ordinary and getattr(self.head, "supports_jit", False):
                 self._head_jit = tf.function(self._head_loss_pair, jit_compile=True, reduce_retracing=True)
