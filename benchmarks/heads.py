@@ -8,6 +8,12 @@ respect to the embeddings and the kernel, inside one ``tf.function`` per head (X
 ``--jit``). The heads are timed round-robin (each round times every head once) so that a
 machine whose load changes affects all heads alike; the figure is the median over rounds.
 Prints a table and writes nothing.
+
+It also prints the issue-14 ratio: the CurricularFace step on the *default path* (as
+``FaceModel.compile(jit_compile="auto")`` runs it: the head and its loss compiled with XLA; on a
+GPU Keras compiles the whole step, which includes them) against its three bare matrix products
+(``x·W``, ``gᵀ·x`` for the kernel and ``g·Wᵀ`` for the embeddings, each in float32, timed as one
+``tf.function``), and the same step uncompiled (the old default). Goal: default path <= 1.15x.
 """
 import argparse
 import os
@@ -49,6 +55,8 @@ def main(argv=None):
     parser.add_argument("--jit", action="store_true", help="compile each step with XLA")
     parser.add_argument("--mixed", action="store_true", help="mixed_float16 heads")
     parser.add_argument("--heads", default=",".join(heads.names()), help="comma-separated head names")
+    parser.add_argument("--matmul-only", action="store_true",
+                        help="only the CurricularFace default-path / three-matmul ratio")
     args = parser.parse_args(argv)
 
     classes = args.classes or (5_000 if args.quick else 50_000)
@@ -60,6 +68,13 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(size=(args.batch, args.dim)).astype("float32"))
     y = tf.constant(rng.integers(0, classes, size=args.batch).astype("int32"))
+    if not args.matmul_only:
+        table(args, names, classes, rounds, x, y)
+    matmul_ratio(args, classes, rounds, x, y)
+    return 0
+
+
+def table(args, names, classes, rounds, x, y):
     steps = {}
     for name in names:
         head = heads.get(name, num_classes=classes, dtype="mixed_float16" if args.mixed else None)
@@ -85,7 +100,45 @@ def main(argv=None):
     for name in names:
         median = statistics.median(times[name])
         print(f"{name:<18}{median * 1e3:>12.2f}{median / base:>8.3f}")
-    return 0
+
+
+def matmul_ratio(args, classes, rounds, x, y):
+    """CurricularFace on the default path (head + loss under XLA) and uncompiled, against its
+    three bare matrix products; round-robin, medians."""
+    head = heads.get("curricularface", num_classes=classes)
+    head.build((None, args.dim))
+    w = tf.Variable(rng_normal((args.dim, classes)))
+    g = tf.constant(rng_normal((args.batch, classes)))
+
+    @tf.function
+    def matmuls(x, g):
+        logits = tf.matmul(x, w)
+        grad_w = tf.matmul(x, g, transpose_a=True)
+        grad_x = tf.matmul(g, w, transpose_b=True)
+        return tf.reduce_sum(logits) + tf.reduce_sum(grad_w) + tf.reduce_sum(grad_x)
+
+    variants = {"default (XLA head+loss)": make_step(head, True), "uncompiled": make_step(head, False),
+                "3 matmuls": lambda x, y: matmuls(x, g)}
+    for fn in variants.values():
+        for _ in range(1 + args.warmup):
+            fn(x, y).numpy()
+    times = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            fn(x, y).numpy()
+            times[name].append(time.perf_counter() - start)
+    base = statistics.median(times["3 matmuls"])
+    print(f"CurricularFace C={classes:,} D={args.dim} B={args.batch}: step / its three matrix products")
+    for name in variants:
+        median = statistics.median(times[name])
+        print(f"  {name:<26}{median * 1e3:>10.2f} ms{median / base:>8.3f}")
+    ratio = statistics.median(times["default (XLA head+loss)"]) / base
+    print(f"ratio default-path head step / three matmuls = {ratio:.2f} (goal <= 1.15)")
+
+
+def rng_normal(shape):
+    return np.random.default_rng(1).normal(size=shape).astype("float32")
 
 
 if __name__ == "__main__":

@@ -171,7 +171,10 @@ class Recipe:
     mixed_precision: Union[bool, str] = _field(
         False, "true (mixed_float16), false, 'mixed_float16' or 'mixed_bfloat16'"
     )
-    jit_compile: bool = _field(False, "compile the step with XLA")
+    jit_compile: Union[bool, str] = _field(
+        "auto", "XLA: true (the whole step), false (none) or 'auto' (the whole step on a GPU, else "
+                "the head and its loss; none with deterministic)"
+    )
     deterministic: bool = _field(False, "op determinism and an exactly resumable data order")
     seed: int = _field(0, "seed of initialisation, dropout and data order")
     init_from: Optional[str] = _field(None, "run directory or .keras file whose weights start this run")
@@ -208,7 +211,9 @@ class Recipe:
                     f"aux_losses.{name}: the key is a metric name: an identifier other than "
                     "loss, accuracy, l2, learning_rate"
                 )
-        if self.jit_compile and self.deterministic:
+        if self.jit_compile not in (True, False, "auto"):
+            raise RecipeError(f"jit_compile: expected true, false or 'auto', got {self.jit_compile!r}")
+        if self.jit_compile is True and self.deterministic:
             raise RecipeError("jit_compile, deterministic: cannot both be on (Keras disables XLA under op determinism)")
 
     # -- plain form ---------------------------------------------------------------------------

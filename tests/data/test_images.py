@@ -160,7 +160,7 @@ def test_decode_and_resize_keeps_an_image_of_the_right_size():
 def test_training_and_evaluation_preprocess_a_file_identically(tmp_path, shape):
     """The same image file, through the training pipeline (training=False: no augmentation) and
     through embedding extraction (as paths, as encoded bytes, and as a decoded array), gives the
-    identical float32 array: both call the one decode-and-resize."""
+    identical pixels (uint8 from the pipeline): both call the one decode-and-resize."""
     from tfface.data.pipeline import make_dataset
     from tfface.eval.extract import extract_embeddings
 
@@ -178,7 +178,7 @@ def test_training_and_evaluation_preprocess_a_file_identically(tmp_path, shape):
 
         train_images, labels = next(iter(make_dataset(str(root), 1, size, training=False)))
         train_image = train_images.numpy()[0]
-        assert train_image.dtype == np.float32 and labels.numpy().tolist() == [0]
+        assert train_image.dtype == np.uint8 and labels.numpy().tolist() == [0]
 
         def identity(batch):  # a "model" that returns its input, flattened
             return np.asarray(batch).reshape(len(batch), -1)

@@ -40,7 +40,7 @@ def test_batches_shapes_dtypes_range(data):
     _, tfr, _ = data
     ds = make_dataset(tfr, 8, 112, seed=0)
     x, y = next(iter(ds))
-    assert x.shape == (8, 112, 112, 3) and x.dtype == tf.float32
+    assert x.shape == (8, 112, 112, 3) and x.dtype == tf.uint8, "uint8 images: the model casts them"
     assert y.shape == (8,) and y.dtype == tf.int32
     x = x.numpy()
     assert x.min() >= 0.0 and x.max() <= 255.0 and x.max() > 100.0 and x.std() > 10.0
@@ -112,7 +112,7 @@ def test_mirrored_strategy_gives_per_replica_batches(data):
     xs, ys = strategy.experimental_local_results(x), strategy.experimental_local_results(y)
     assert len(xs) == 2
     for xi, yi in zip(xs, ys):
-        assert xi.shape == (4, 48, 48, 3) and xi.dtype == tf.float32
+        assert xi.shape == (4, 48, 48, 3) and xi.dtype == tf.uint8
         assert yi.shape == (4,) and yi.dtype == tf.int32
     with pytest.raises(ValueError, match="divisible"):
         distribute_dataset(strategy, tfr, 7, 48)
@@ -149,3 +149,15 @@ def test_bad_sources_and_arguments(data, tmp_path):
         make_dataset(tfr, 0, 32)
     with pytest.raises(ValueError, match="random_crop"):
         make_dataset(tfr, 4, 32, random_crop=1.5)
+
+
+def test_num_classes_checks_every_label_in_the_pipeline(data):
+    _, tfr, _ = data
+    # 6 identities: every label passes with num_classes=6 ...
+    _, y = _collect(make_dataset(tfr, 8, 32, training=False, num_classes=6))
+    assert y.max() == 5
+    # ... and a label >= num_classes stops the iteration naming the label and num_classes.
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)label.*[345].*num_classes=3"):
+        _collect(make_dataset(tfr, 8, 32, seed=0, num_classes=3), limit=20)
+    with pytest.raises(ValueError, match="num_classes"):
+        make_dataset(tfr, 8, 32, num_classes=0)

@@ -1,11 +1,13 @@
 """The ``tf.data`` input pipeline: TFRecord shards (or a plain image folder) -> batches of
-``(images float32 [0, 255] (B, H, W, 3), labels int32 (B,))``.
+``(images uint8 (B, H, W, 3), labels int32 (B,))``: the images go to the model as uint8 (a
+quarter of float32's bytes through the pipeline and to the device); the backbones cast them to
+float and normalise them, ``(x − 127.5)/128``, inside the model, on the device.
 
 Stages (training)::
 
     shard files --shuffle(seed, epoch)--> parallel interleave of TFRecordDataset
       --shuffle(buffer, seed, epoch)--> enumerate --parallel map: parse, decode,
-      [random crop], resize, [flip], float32, [colour]--> batch --> prefetch
+      [random crop], resize, [flip], [colour] (uint8 throughout)--> batch --> prefetch
 
 Reproducibility. Each epoch is its own sub-pipeline seeded by ``(seed, epoch)``, and each element
 carries a key ``(seed, epoch, position in the epoch)`` from which all its augmentation is drawn
@@ -149,46 +151,75 @@ def _recordio_reader(info, batch):
 # per-element work
 
 
-def _element_fn(size, training, flip, random_crop, color_jitter):
-    """Per element: encoded bytes and key -> float32 (H, W, 3) in [0, 255]: decode,
-    [random crop], resize, [flip], [colour]; every random choice comes from the key."""
+# The per-image random numbers, all drawn at once from the element's key: flip, brightness,
+# contrast, saturation, crop row, crop column.
+_DRAWS = 6
+
+
+def _crop_fraction(random_crop):
     crop = 0.9 if random_crop is True else float(random_crop or 0.0)
     if random_crop and not 0.0 < crop < 1.0:
         raise ValueError(f"random_crop must be True or a fraction in (0, 1), got {random_crop!r}")
+    return crop
+
+
+def _element_fn(size, training, crop, flip, color_jitter):
+    """Per element: encoded bytes and key -> uint8 ``(H, W, 3)``: decode, [random crop], resize
+    (:func:`decode_and_resize`, which evaluation calls too), [flip], [colour]. Every random
+    choice comes from the element's key alone (one draw of ``_DRAWS`` numbers)."""
+    augment = training and (crop or flip or color_jitter)
 
     def element(data, key):
-        keys = tf.random.experimental.stateless_split(key, 2)
+        if not augment:
+            return decode_and_resize(data, size)
+        u = tf.random.stateless_uniform([_DRAWS], seed=key)
 
         def random_crop_fn(image):
             shape = tf.shape(image)
             ch = tf.cast(tf.round(tf.cast(shape[0], tf.float32) * crop), tf.int32)
             cw = tf.cast(tf.round(tf.cast(shape[1], tf.float32) * crop), tf.int32)
-            return tf.image.stateless_random_crop(image, tf.stack([ch, cw, 3]), seed=keys[0])
+            # Offsets uniform in [0, side - crop side], from the element's draws.
+            top = tf.minimum(tf.cast(u[4] * tf.cast(shape[0] - ch + 1, tf.float32), tf.int32), shape[0] - ch)
+            left = tf.minimum(tf.cast(u[5] * tf.cast(shape[1] - cw + 1, tf.float32), tf.int32), shape[1] - cw)
+            return image[top:top + ch, left:left + cw]
 
         # The one decode-and-resize of tfface (evaluation uses it too); the crop, when training
         # asks for one, comes between the decode and the resize.
         image = decode_and_resize(data, size, crop=random_crop_fn if training and crop else None)
-        if not training or not (flip or color_jitter):
-            return tf.cast(image, tf.float32)
-        u = tf.random.stateless_uniform([4], seed=keys[1])
-        if flip:
-            # On the uint8 image, and only when it flips.
+        if training and flip:
+            # On the uint8 image, and only when it flips. Per image: TensorFlow's reverse of a
+            # whole (B, H, W, 3) batch, or a select between a batch and its mirror, costs more
+            # (measured) than reversing the half of the images that flip, one by one.
             image = tf.cond(u[0] < 0.5, lambda: tf.reverse(image, axis=[1]), lambda: image)
-        # Cast per element, not per batch: measured ~2x faster in tf.data (cache-sized buffers).
-        image = tf.cast(image, tf.float32)
         if color_jitter:
             # Brightness +-12.5 %, contrast and saturation factors in [0.8, 1.2], per image, as
-            # tf.image.random_{brightness,contrast,saturation} (saturation as a blend with grey).
-            image = image + (u[1] * 2.0 - 1.0) * (0.125 * 255.0)
-            mean = tf.reduce_mean(image)
-            image = (image - mean) * (0.8 + 0.4 * u[2]) + mean
-            grey = tf.reduce_sum(image * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
-            image = grey + (image - grey) * (0.8 + 0.4 * u[3])
-        if color_jitter or crop:
-            image = tf.clip_by_value(image, 0.0, 255.0)
+            # tf.image.random_{brightness,contrast,saturation} (saturation as a blend with grey),
+            # then back to the uint8 grid. Per image, not per batch: measured faster in tf.data
+            # (cache-sized buffers).
+            x = tf.cast(image, tf.float32)
+            x = x + (u[1] * 2.0 - 1.0) * (0.125 * 255.0)
+            mean = tf.reduce_mean(x)
+            x = (x - mean) * (0.8 + 0.4 * u[2]) + mean
+            grey = tf.reduce_sum(x * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
+            x = grey + (x - grey) * (0.8 + 0.4 * u[3])
+            image = tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
         return image
 
     return element
+
+
+def _label_check(num_classes):
+    """label -> label, raising ``InvalidArgumentError`` "label L out of range: expected 0 <= label
+    < num_classes=C" when it is not. In the input pipeline, which XLA never compiles (inside a
+    compiled step XLA drops assertions), at the cost of two scalar ops per element."""
+    expected = f"out of range: expected 0 <= label < num_classes={num_classes}"
+
+    def check(label):
+        ok = tf.logical_and(label >= 0, label < num_classes)
+        with tf.control_dependencies([tf.debugging.Assert(ok, ["input pipeline: label", label, expected])]):
+            return tf.identity(label)
+
+    return check
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,8 +244,11 @@ def make_dataset(
     cycle_length=16,
     num_parallel_calls=AUTOTUNE,
     prefetch=AUTOTUNE,
+    num_classes=None,
 ):
-    """Batches of ``(images float32 (B, H, W, 3) in [0, 255], labels int32 (B,))``.
+    """Batches of ``(images uint8 (B, H, W, 3), labels int32 (B,))``. The images stay uint8: the
+    backbones cast and normalise inside the model (``tf.cast(images, tf.float32)`` gives the
+    float pixels in [0, 255] where something else needs them).
 
     ``source``: a directory of ``*.tfrecord`` shards (from ``tfface build``), a glob pattern or
     list of shard files, or an image folder (one sub-folder per identity; labels = sorted
@@ -229,6 +263,9 @@ def make_dataset(
     (random when None); ``deterministic=True`` fixes order and augmentation for a seed (needs a
     seed when training). ``start_epoch``: resume at that epoch of the same seeded sequence.
     ``input_context``: a ``tf.distribute.InputContext`` (see :func:`distribute_dataset`).
+    ``num_classes``: when given, every label is checked against ``[0, num_classes)`` as it is
+    read; a label outside stops the iteration with an ``InvalidArgumentError`` naming the label
+    and ``num_classes`` (the training step, which XLA may compile, then needs no check).
     """
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
@@ -236,6 +273,9 @@ def make_dataset(
         size = parse_image_size(image_size)
     except (TypeError, ValueError):
         raise ValueError(f"image_size must be a positive int or (height, width), got {image_size!r}") from None
+    crop = _crop_fraction(random_crop)
+    if num_classes is not None and (isinstance(num_classes, bool) or int(num_classes) < 1):
+        raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
     if training and deterministic and seed is None:
         raise ValueError("deterministic=True with training=True needs a seed (seed=None draws a random one)")
     if seed is None:
@@ -335,14 +375,15 @@ def make_dataset(
         epochs_ds = tf.data.Dataset.range(int(start_epoch), int(start_epoch) + epochs)
     ds = epochs_ds.flat_map(epoch_dataset)
 
-    element = _element_fn(size, training, flip, random_crop, color_jitter)
+    element = _element_fn(size, training, crop, flip, color_jitter)
 
     seed_t = tf.constant(seed, tf.int64)
+    check = _label_check(int(num_classes)) if num_classes is not None else (lambda label: label)
     if kind == "tfrecord":
 
         def load(position, record):
             ex = tf.io.parse_single_example(record, {"image": FEATURES["image"], "label": FEATURES["label"]})
-            return element(ex["image"], tf.stack([seed_t, position])), tf.cast(ex["label"], tf.int32)
+            return element(ex["image"], tf.stack([seed_t, position])), check(tf.cast(ex["label"], tf.int32))
 
     elif kind == "recordio":
 
@@ -354,9 +395,10 @@ def make_dataset(
 
         def load(position, item):
             path, label = item
-            return element(tf.io.read_file(path), tf.stack([seed_t, position])), label
+            return element(tf.io.read_file(path), tf.stack([seed_t, position])), check(label)
 
-    ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=bool(deterministic) or not training)
+    in_order = bool(deterministic) or not training
+    ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=in_order)
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     if prefetch:
         ds = ds.prefetch(prefetch)

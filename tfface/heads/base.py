@@ -134,11 +134,12 @@ class MarginHead(TrainingHead, keras.layers.Layer):
                 f"{type(self).__name__}: num_classes must be a positive integer, got {num_classes!r}"
             )
         self.num_classes = int(num_classes)
-        # XLA compiles tf.debugging assertions to no-ops, so under jit_compile an out-of-range
-        # label would surface as a NaN loss instead of an error. Declaring the head not
-        # XLA-compatible makes Keras' jit_compile="auto" keep the checks; compile(...,
-        # jit_compile=True) still forces XLA (and then drops them).
-        self.supports_jit = False
+        # XLA compiles tf.debugging assertions to no-ops, so inside a compiled step the range
+        # check of validate_labels is dropped. The labels are checked where XLA cannot drop the
+        # check instead: when a data set is opened (labels.json against num_classes), in the
+        # input pipeline (make_dataset(num_classes=...)) and by FaceModel(check_labels=True)
+        # outside its compiled part. So the heads are XLA-compatible (Keras' "auto" may compile
+        # them).
 
     # -- weights ------------------------------------------------------------------------------
 

@@ -328,7 +328,7 @@ def build(
     }
     make_fn = None
     if check_data:
-        make_fn = _dataset_factory(data_spec, examples)
+        make_fn = _dataset_factory(data_spec, examples, classes)
         _check_first_batch(make_fn(0), classes, source)
     return TrainingRun(
         recipe=recipe, strategy=strategy, model=model, optimizer=model.optimizer, num_classes=classes,
@@ -337,7 +337,7 @@ def build(
     )
 
 
-def _dataset_factory(spec, examples):
+def _dataset_factory(spec, examples, num_classes=None):
     """``make(start_step)``: the global-batch stream positioned after ``start_step`` batches.
 
     The pipeline is a concatenation of data epochs of ``examples`` elements, cut into batches.
@@ -361,7 +361,7 @@ def _dataset_factory(spec, examples):
         seed = spec["seed"] if deterministic else spec["seed"] + int(start_step)
         ds = make_dataset(
             spec["source"], batch, spec["image_size"], training=True, seed=seed,
-            deterministic=deterministic, start_epoch=epoch, **augment,
+            deterministic=deterministic, start_epoch=epoch, num_classes=num_classes, **augment,
         )
         if ds.cardinality() != tf.data.INFINITE_CARDINALITY:
             ds = ds.repeat()
