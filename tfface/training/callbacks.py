@@ -25,7 +25,7 @@ def make_checkpoint(model, step):
     Variables are tracked as ordered lists per part (not through Keras' object graph, which
     does not reach the layers inside a functional backbone), so the same recipe always maps to
     the same checkpoint keys: ``backbone/i``, ``head/i``, ``centres/j/i``, plus whatever the
-    head declares in ``checkpoint_objects()`` (PartialFC's class shards).
+    head declares in ``checkpoint_objects()`` (a sharded head's class shards).
     """
     return tf.train.Checkpoint(
         backbone=list(model.backbone.variables),
