@@ -24,6 +24,7 @@ _EXPORTS = {
     # pipeline.py
     "make_dataset": "tfface.data.pipeline",
     "distribute_dataset": "tfface.data.pipeline",
+    "num_classes": "tfface.data.pipeline",
     # readers.py
     "read_pairs": "tfface.data.readers",
     "read_bin": "tfface.data.readers",
