@@ -56,7 +56,9 @@ def test_fit_with_every_class_kept_equals_the_plain_head_on_one_device():
     np.testing.assert_allclose(np.asarray(model.head.kernel), np.array(reference.head.kernel), rtol=1e-4, atol=1e-5)
     for got, want in zip(backbone.get_weights(), reference_backbone.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(float(model.head.head.t.numpy()), float(reference.head.t.numpy()), rtol=1e-5)
+    # t is the running mean of cos(theta_y), here ~4e-5: a mean of O(1) cosines summed in another
+    # order across the replicas differs by float32 rounding of the summands (~1e-7 absolute).
+    np.testing.assert_allclose(float(model.head.head.t.numpy()), float(reference.head.t.numpy()), rtol=1e-5, atol=1e-7)
     assert {"loss", "accuracy", "t", "learning_rate"} <= set(history.history)
 
 
