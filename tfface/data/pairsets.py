@@ -202,14 +202,9 @@ def read_two_line_pairs(pairs_txt, images_dir, folds=10, check_files=True):
     Returns ``(paths, issame, folds)``.
     """
     pairs_txt = os.fspath(pairs_txt)
-    lines = _read_lines(pairs_txt)
-    if not lines:
-        raise ValueError(f"{pairs_txt}: empty file; expected pairs of 'IMAGE LABEL' lines")
-    if len(lines) % 2:
-        raise ValueError(f"{pairs_txt}: {len(lines)} non-empty lines; expected an even number "
-                         "(two 'IMAGE LABEL' lines per pair)")
     paths, issame = [], []
-    for (n1, l1), (n2, l2) in zip(lines[0::2], lines[1::2]):
+    for (n1, l1), (n2, l2) in _line_pairs(pairs_txt, "pairs of 'IMAGE LABEL' lines",
+                                          "two 'IMAGE LABEL' lines per pair"):
         parsed = []
         for lineno, line in ((n1, l1), (n2, l2)):
             fields = line.split()
@@ -238,6 +233,18 @@ def read_two_line_pairs(pairs_txt, images_dir, folds=10, check_files=True):
     return paths, issame, fold_ids
 
 
+def _line_pairs(pairs_txt, expected, per_pair):
+    """The non-empty ``(lineno, line)`` of a two-lines-per-pair list, paired; an empty file or
+    an odd count is an error saying what was ``expected``."""
+    lines = _read_lines(pairs_txt)
+    if not lines:
+        raise ValueError(f"{pairs_txt}: empty file; expected {expected}")
+    if len(lines) % 2:
+        raise ValueError(f"{pairs_txt}: {len(lines)} non-empty lines; expected an even number "
+                         f"({per_pair})")
+    return list(zip(lines[0::2], lines[1::2]))
+
+
 def _check_both_kinds(issame, source):
     n_gen = int(issame.sum())
     if n_gen == 0 or n_gen == issame.shape[0]:
@@ -258,14 +265,9 @@ def read_sllfw(pairs_txt, images_dir, folds=10, check_files=True):
     Returns ``(paths, issame, folds)``.
     """
     pairs_txt = os.fspath(pairs_txt)
-    lines = _read_lines(pairs_txt)
-    if not lines:
-        raise ValueError(f"{pairs_txt}: empty file; expected one 'name/name_NNNN.jpg' per line")
-    if len(lines) % 2:
-        raise ValueError(f"{pairs_txt}: {len(lines)} non-empty lines; expected an even number "
-                         "(two image lines per pair)")
     paths, issame = [], []
-    for (n1, l1), (n2, l2) in zip(lines[0::2], lines[1::2]):
+    for (n1, l1), (n2, l2) in _line_pairs(pairs_txt, "one 'name/name_NNNN.jpg' per line",
+                                          "two image lines per pair"):
         names = []
         for lineno, line in ((n1, l1), (n2, l2)):
             rel = line.replace("\\", "/")
