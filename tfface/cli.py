@@ -63,11 +63,23 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog=f"tfface {name}", description=help_text)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
+    from tfface import files
+
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
         print(f"tfface {name}: interrupted", file=sys.stderr)
-        return 130
+        return files.EXIT_INTERRUPTED
+    except files.TfFaceError as err:
+        # Expected failures raised past the command's own mapping: message + documented status.
+        return files.report(name, err)
+    except FileNotFoundError as err:
+        print(f"tfface {name}: {err.filename or err}: no such file or folder", file=sys.stderr)
+        return files.EXIT_INPUT
+    except OSError as err:
+        if err.errno in files.OUTPUT_ERRNOS:
+            return files.report(name, err)
+        raise
 
 
 if __name__ == "__main__":
