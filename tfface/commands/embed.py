@@ -58,7 +58,8 @@ def load_model(args, alignment=None, flip=None):
     from tfface.search.model import FaceEmbedder
 
     if alignment is not None:
-        return FaceEmbedder(args.model, align_mode=alignment["mode"], align_size=alignment["size"],
+        height, width = alignment["size"]
+        return FaceEmbedder(args.model, align_mode=alignment["mode"], align_size=(width, height),
                             margin=alignment.get("margin"), flip=flip)
     return FaceEmbedder(args.model, align_mode=args.align_mode, align_size=parse_size(args.align_size),
                         flip=args.flip)

@@ -10,13 +10,14 @@ a ``.keras`` file, a SavedModel directory, an ``.onnx`` or ``.tflite`` file) and
 * ``input_size``: ``[height, width]`` the model takes, from the export metadata
   (:func:`tfface.export.metadata.read_metadata`, when the model has it), else the model's input
   shape, else the alignment size;
-* ``alignment``: ``{"mode", "size": [width, height], "margin"}`` — the crop the model was trained
-  on, from the metadata; models exported without metadata take ``align_mode`` / ``align_size``
-  (the ``--align-mode`` / ``--align-size`` options; default arcface 112), and arguments given
-  explicitly override the metadata;
-* ``thresholds``: the metadata's verification thresholds (cosine similarity), or None;
-* ``flip``: "none" or "sum" (the embedding of the crop plus that of its mirror image; an export
-  made with flip fusion does it inside and is run with "none").
+* ``alignment``: ``{"mode", "size": [height, width], "margin", "source"}`` — the crop the model
+  was trained on, from the metadata (``alignment.mode`` and ``.size``); models exported without
+  it (or with mode "unknown") take ``align_mode`` / ``align_size`` (the ``--align-mode`` /
+  ``--align-size`` options; default arcface at the model's square input size, else 112), and
+  arguments given explicitly override the metadata. Facenet crops take ``margin`` (default 32);
+* ``thresholds``: the metadata's verification thresholds (cosine similarities), or None;
+* ``flip``: "none" or "sum" (add the embedding of the mirrored crop); an export made with flip
+  fusion (``flip_fusion`` true) does it inside, so it is run with "none".
 
 Embeddings are returned L2-normalised (float32), whatever the model returns.
 """
@@ -79,14 +80,15 @@ def _model_input_size(model):
     return None
 
 
-def _as_wh(size, what):
-    """An int or ``(width, height)`` -> ``[width, height]``."""
+def _as_hw(size, what):
+    """An int or ``(width, height)`` (the ``--align-size WxH`` order) -> ``[height, width]``."""
     from tfface.align.geometry import output_size
 
     try:
-        return list(output_size(size if isinstance(size, int) else tuple(size)))
+        w, h = output_size(size if isinstance(size, int) else tuple(size))
     except (TypeError, ValueError) as err:
         raise InputError(f"{what}={size!r}: {err}") from None
+    return [h, w]
 
 
 class FaceEmbedder:
@@ -113,30 +115,29 @@ class FaceEmbedder:
         metadata = read_model_metadata(self.path)
         self.metadata = metadata
         meta_align = (metadata or {}).get("alignment") or {}
+        if meta_align.get("mode") not in ("arcface", "facenet"):
+            meta_align = {}  # "unknown": exported without a record of its crop
         meta_input = (metadata or {}).get("input") or {}
-        input_size = meta_input.get("size") or _model_input_size(self.model)
-        if isinstance(input_size, int):
-            input_size = (input_size, input_size)
+        input_size = meta_input.get("size")
+        if not input_size or not all(input_size):
+            input_size = _model_input_size(self.model)
         mode = align_mode or meta_align.get("mode") or DEFAULT_ALIGN_MODE
         if mode not in ("arcface", "facenet"):
-            raise InputError(f"alignment mode {mode!r} (from {'--align-mode' if align_mode else 'the model metadata'}); "
-                             "expected arcface or facenet")
+            raise InputError(f"alignment mode {mode!r}; expected arcface or facenet")
         if align_size is not None:
-            size = _as_wh(align_size, "--align-size")
-        elif meta_align.get("size") is not None and (align_mode is None or align_mode == meta_align.get("mode")):
-            size = _as_wh(meta_align["size"], "the metadata's alignment size")
+            size = _as_hw(align_size, "--align-size")
+        elif meta_align.get("size") and (align_mode is None or align_mode == meta_align.get("mode")):
+            size = [int(v) for v in meta_align["size"]]
         elif input_size is not None and (mode == "facenet" or input_size[0] == input_size[1]):
-            size = [int(input_size[1]), int(input_size[0])]
+            size = [int(input_size[0]), int(input_size[1])]
         else:
             size = [112, 112] if mode == "arcface" else [160, 160]
-        if margin is None and mode == "facenet":
-            margin = meta_align.get("margin")
         if flip is None:
             flip = "none"
         if flip not in FLIPS:
             raise InputError(f"flip={flip!r}; expected one of {FLIPS}")
         self.flip = flip
-        self.input_size = tuple(int(v) for v in input_size) if input_size else (size[1], size[0])
+        self.input_size = tuple(int(v) for v in input_size) if input_size else tuple(size)
         thresholds = (metadata or {}).get("thresholds")
         self.info = {
             "path": os.path.abspath(self.path),
@@ -148,6 +149,7 @@ class FaceEmbedder:
                           ("metadata" if meta_align else "default")},
             "flip": flip,
             "embedding_size": (metadata or {}).get("embedding_size"),
+            "flip_fusion": bool((metadata or {}).get("flip_fusion")),
             "thresholds": thresholds,
             "metadata": metadata is not None,
         }
@@ -157,7 +159,8 @@ class FaceEmbedder:
         from tfface.align.aligner import FaceAligner
 
         a = self.info["alignment"]
-        return FaceAligner(mode=a["mode"], size=tuple(a["size"]),
+        height, width = a["size"]
+        return FaceAligner(mode=a["mode"], size=(width, height),
                            margin=a["margin"] if a["mode"] == "facenet" else None,
                            min_face_size=min_face_size, detector=detector)
 
