@@ -72,8 +72,3 @@ def tiny_model(tiny_model_path):
     import keras
 
     return keras.saving.load_model(tiny_model_path, compile=False)
-
-
-def unit(x):
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
