@@ -12,9 +12,11 @@ DIM = 16
 
 @pytest.fixture(scope="session")
 def detector():
-    from mtcnn import MTCNN
+    # The one the commands use too (tfface.search.photos.shared_detector): the in-process
+    # command runs of these tests then build and trace no second MTCNN.
+    from tfface.search.photos import shared_detector
 
-    return MTCNN()
+    return shared_detector()
 
 
 def _grace_hopper():

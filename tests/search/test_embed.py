@@ -99,3 +99,26 @@ def test_bad_model_and_output_are_reported(tmp_path, photo_dir, capsys):
     assert "none.keras" in capsys.readouterr().err
     assert cli.main(["embed", photo_dir, "--model", "x.keras", "--out", str(tmp_path / "e.txt")]) == 2
     assert ".npz" in capsys.readouterr().err
+
+
+def test_enrol_and_search_real_photos(tmp_path, photo_dir, tiny_model_path, embedded, capsys):
+    # photo_dir is itself an identity folder: "people" (two faces) and "things" (none).
+    index = tmp_path / "index"
+    assert cli.main(["enrol", photo_dir, "--model", tiny_model_path, "--index", str(index),
+                     "--threshold", "0.5", "--quiet"]) == 0
+    meta = json.loads((index / "index.json").read_text())
+    assert meta["identities"] == ["people"] and meta["counts"] == [2]
+    assert meta["enrolment"]["identities_without_faces"] == ["things"]
+    main = [i for i, f in enumerate(embedded.faces) if f["face"] == 0]
+    expected = unit(embedded.embeddings[main].astype(np.float64).mean(0, keepdims=True))[0]
+    np.testing.assert_allclose(np.load(index / meta["files"]["templates"])[0], expected, atol=1e-5)
+    capsys.readouterr()
+    astronaut = os.path.join(photo_dir, "people", "astronaut.png")
+    assert cli.main(["search", astronaut, os.path.join(photo_dir, "things", "coffee.png"),
+                     "--index", str(index), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    row = embedded.embeddings[next(i for i in main if embedded.faces[i]["file"] == astronaut)]
+    score = float(row @ expected)
+    assert f"{astronaut} [face 0 at " in printed and f"-> people: people {score:.3f}" in printed
+    assert "faceless: " + os.path.join(photo_dir, "things", "coffee.png") in printed
+    assert "threshold 0.5000 (--threshold)" in printed

@@ -80,6 +80,8 @@ def run(args):
     threshold = args.threshold if args.threshold is not None else index.threshold
     source = "--threshold" if args.threshold is not None else (index.meta.get("threshold") or {}).get("source")
     use_faiss = False if args.exact else (True if args.faiss else None)
+    if use_faiss is None and index.faiss_missing:
+        print(f"search: the index's FAISS index cannot be used ({index.faiss_missing}); searching exactly")
     if len(embeddings):
         scores, indices = index.search(embeddings, k=args.top_k, use_faiss=use_faiss)
         decisions = decide(scores, indices, index.names, threshold)
@@ -100,7 +102,7 @@ def run(args):
         write_json(args.out, {
             "index": os.path.abspath(args.index),
             "threshold": threshold, "threshold_source": source,
-            "search": "faiss" if (use_faiss or (use_faiss is None and index.meta.get("faiss"))) else "exact",
+            "search": "faiss" if (use_faiss or (use_faiss is None and index.faiss is not None)) else "exact",
             "results": [dict(face, **d) for face, d in zip(faces, decisions)],
             "faceless": result.faceless if result else [],
             "skipped": result.skipped if result else [],

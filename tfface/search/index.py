@@ -135,6 +135,7 @@ class FaceIndex:
     def __init__(self, folder, meta, templates, faiss_index=None):
         self.folder, self.meta, self.templates, self.faiss = folder, meta, templates, faiss_index
         self.names = meta["identities"]
+        self.faiss_missing = None  # why a FAISS index the folder has could not be loaded
 
     @property
     def threshold(self):
@@ -172,10 +173,10 @@ class FaceIndex:
             raise InputError(f"queries have {queries.shape[1]} dimensions; the index "
                              f"{self.templates.shape[1]}")
         if use_faiss is None:
-            use_faiss = self.meta.get("faiss") is not None
+            use_faiss = self.faiss is not None
         if use_faiss:
             if self.faiss is None:
-                raise InputError(f"index {self.folder} has no FAISS index (enrol with --faiss)")
+                raise InputError(self.faiss_missing or f"index {self.folder} has no FAISS index (enrol with --faiss)")
             from tfface.search.ann import faiss_topk
 
             return faiss_topk(self.faiss, queries, k)
@@ -199,14 +200,17 @@ def open_index(folder, load_faiss=True, attempts=3):
         files = meta.get("files") or {}
         try:
             templates = np.load(os.path.join(folder, files["templates"]), mmap_mode="r", allow_pickle=False)
-            faiss_index = None
+            faiss_index, faiss_missing = None, None
             if load_faiss and files.get("faiss"):
                 from tfface.search import ann
 
                 path = os.path.join(folder, files["faiss"])
                 if not os.path.isfile(path):
                     raise FileNotFoundError(path)
-                faiss_index = ann.read_index(path)
+                try:
+                    faiss_index = ann.read_index(path)
+                except ImportError as err:
+                    faiss_missing = str(err)  # searched exactly instead; the command says so
         except FileNotFoundError:
             if attempt + 1 < attempts:
                 continue  # an enrolment replaced the folder between the two reads
@@ -218,7 +222,9 @@ def open_index(folder, load_faiss=True, attempts=3):
             raise InputError(f"index {folder}: templates of shape {templates.shape} for "
                              f"{len(meta['identities'])} identities of {meta['embedding_size']}-d; "
                              "the index is damaged: enrol again")
-        return FaceIndex(folder, meta, templates, faiss_index)
+        index = FaceIndex(folder, meta, templates, faiss_index)
+        index.faiss_missing = faiss_missing
+        return index
 
 
 def decide(scores, indices, names, threshold):

@@ -39,6 +39,21 @@ DEFAULT_MAX_BYTES = 100 * 2**20
 EMBEDDINGS_FORMAT = "tfface-embeddings"
 
 
+_SHARED = {}
+
+
+def shared_detector():
+    """One ``mtcnn.MTCNN`` per process, built on first use: building one loads three networks and
+    traces them, so the commands (and a process running several) reuse it."""
+    if "mtcnn" not in _SHARED:
+        from mtcnn import MTCNN
+
+        from tfface.align.aligner import compile_detector
+
+        _SHARED["mtcnn"] = compile_detector(MTCNN())
+    return _SHARED["mtcnn"]
+
+
 class PhotoSkip(Exception):
     """A photo that cannot be used: ``reason`` (one of :mod:`tfface.data.build`'s) and detail."""
 
@@ -133,12 +148,14 @@ def embed_photos(embedder, photos, all_faces=False, aligned=False, detector=None
                  progress=None):
     """Embed the faces of ``photos`` (``[(name, path)]``, see :func:`list_photos`) with
     ``embedder`` (:class:`tfface.search.model.FaceEmbedder`). ``all_faces``: every face MTCNN
-    finds (best first), else the main face only. ``detector``: an ``mtcnn.MTCNN`` to reuse.
+    finds (best first), else the main face only. ``detector``: an ``mtcnn.MTCNN`` (default: :func:`shared_detector`).
     ``progress``: called with the number of photos done after each batch. Returns an
     :class:`EmbedResult`."""
     if batch_size < 1:
         raise InputError(f"batch_size={batch_size}; expected at least 1")
-    aligner = None if aligned else embedder.aligner(detector=detector, min_face_size=min_face_size)
+    aligner = None
+    if not aligned:
+        aligner = embedder.aligner(detector=detector or shared_detector(), min_face_size=min_face_size)
     faces, faceless, skipped, chunks = [], [], [], []
     for start in range(0, len(photos), batch_size):
         loaded = []
