@@ -30,9 +30,10 @@ def add_model_arguments(parser, model_required=True):
                         "does it inside)")
 
 
-def add_photo_arguments(parser):
-    parser.add_argument("--all-faces", action="store_true",
-                        help="embed every face of a photo (default: the main face, largest and most central)")
+def add_photo_arguments(parser, all_faces=True):
+    if all_faces:
+        parser.add_argument("--all-faces", action="store_true",
+                            help="every face of a photo (default: the main face, largest and most central)")
     parser.add_argument("--aligned", action="store_true",
                         help="the photos are already aligned crops (tfface align output): no detection")
     parser.add_argument("--min-face-size", type=int, default=20, help="smallest face MTCNN looks for, in pixels (default 20)")

@@ -23,8 +23,7 @@ def add_arguments(parser):
     parser.add_argument("gallery", metavar="GALLERY", help="identity folder, or a list file 'photo path<TAB>identity'")
     parser.add_argument("--index", required=True, help="index folder to write")
     add_model_arguments(parser)
-    add_photo_arguments(parser)
-    parser.set_defaults(all_faces=False)
+    add_photo_arguments(parser, all_faces=False)  # a gallery photo gives its main face only
     parser.add_argument("--threshold", type=float, default=None,
                         help="decision threshold (cosine similarity) stored with the index (default: the model "
                         "metadata's at --far)")
@@ -34,7 +33,7 @@ def add_arguments(parser):
     parser.add_argument("--keep-all", action="store_true", help="store every face embedding too, not only the templates")
     parser.add_argument("--faiss", choices=("ivf", "flat"), default=None,
                         help="also build a FAISS index (needs faiss-cpu) and record its recall@1 against exact search")
-    parser.add_argument("--nlist", type=int, default=None, help="IVF cells (default about 4·sqrt(identities))")
+    parser.add_argument("--nlist", type=int, default=None, help="IVF cells (default about sqrt(identities))")
     parser.add_argument("--nprobe", type=int, default=32, help="IVF cells visited per query (default 32)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing index")
 

@@ -29,9 +29,11 @@ def import_faiss():
 
 
 def default_nlist(n):
-    """Cells of an IVF index for ``n`` rows: about ``4·sqrt(n)`` (FAISS's rule of thumb), at least
-    1 and at most ``n // 39`` (k-means wants ~39 training points per centroid)."""
-    return int(max(1, min(4 * math.sqrt(n), n // 39)))
+    """Cells of an IVF index for ``n`` rows: about ``sqrt(n)`` (1,000 for a million: the setting
+    of benchmarks/search.py; FAISS suggests up to 4-16·sqrt(n) for faster queries, at a k-means
+    cost that grows with it), at least 1 and at most ``n // 39`` (k-means wants ~39 training
+    points per centroid)."""
+    return int(max(1, min(round(math.sqrt(n)), n // 39)))
 
 
 def build_faiss(gallery, kind="ivf", nlist=None, nprobe=32, train_size=None, seed=0):

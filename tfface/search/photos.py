@@ -106,8 +106,12 @@ def load_photo(path, max_pixels=DEFAULT_MAX_PIXELS, max_bytes=DEFAULT_MAX_BYTES)
             height, width = build.header_size(data, fmt)
         except Exception as err:  # build's own skip: a header without a size
             raise PhotoSkip(getattr(err, "reason", "corrupt"), getattr(err, "detail", str(err))) from None
+        if height * width > max_pixels:
+            raise PhotoSkip("too_many_pixels", f"header declares {width}x{height} > max_pixels={max_pixels}")
     try:
         im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as err:
+        raise PhotoSkip("too_many_pixels", str(err)[:200]) from None
     except Exception:
         raise PhotoSkip("not_an_image", "neither PIL nor the magic bytes know this format") from None
     with im:
