@@ -76,22 +76,23 @@ def test_embeddings_are_the_normalised_model_outputs_of_the_aligned_crops(
 
 def test_command_writes_npz_and_listing(tmp_path, photo_dir, tiny_model_path, embedded, capsys):
     out = tmp_path / "emb.npz"
-    assert cli.main(["embed", photo_dir, "--model", tiny_model_path, "--out", str(out), "--quiet"]) == 0
+    things = os.path.join(photo_dir, "things")
+    names = [os.path.join(photo_dir, "people", "astronaut.png"), os.path.join(things, "coffee.png"),
+             os.path.join(things, "corrupt.jpg"), os.path.join(things, "empty.jpg")]
+    assert cli.main(["embed", *names, "--model", tiny_model_path, "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "faceless 2" in printed and "skipped 2" in printed and "corrupt 1" in printed
+    assert "faceless 1" in printed and "skipped 2" in printed and "corrupt 1" in printed
     data = read_embeddings(out)
     listing = json.loads((tmp_path / "emb.json").read_text())
-    assert listing["counts"]["seen"] == 6 and listing["counts"]["faces"] == 2  # main face only
-    assert sorted(os.path.basename(f) for f in listing["faceless"]) == ["chelsea.png", "coffee.png"]
+    assert listing["counts"]["seen"] == 4 and listing["counts"]["faces"] == 1  # main face only
+    assert listing["faceless"] == [names[1]]
     assert sorted(s["reason"] for s in listing["skipped"]) == ["corrupt", "empty"]
-    assert [f["file"] for f in listing["faces"]] == data["files"].tolist()
+    assert [f["file"] for f in listing["faces"]] == data["files"].tolist() == [names[0]]
     with open(tiny_model_path, "rb") as f:
         assert data["model"]["hash"] == hashlib.sha256(f.read()).hexdigest()
-    main = {(f["file"], f["face"]): i for i, f in enumerate(embedded.faces)}
-    for i, (file, face) in enumerate(zip(data["files"], data["face"])):
-        j = main[(str(file), int(face))]
-        np.testing.assert_allclose(data["boxes"][i], embedded.faces[j]["box"], atol=1e-3)
-        np.testing.assert_allclose(data["embeddings"][i], embedded.embeddings[j], atol=1e-5)
+    j = next(i for i, f in enumerate(embedded.faces) if f["file"] == names[0] and f["face"] == 0)
+    np.testing.assert_allclose(data["boxes"][0], embedded.faces[j]["box"], atol=1e-3)
+    np.testing.assert_allclose(data["embeddings"][0], embedded.embeddings[j], atol=1e-5)
 
 
 def test_bad_model_and_output_are_reported(tmp_path, photo_dir, capsys):
@@ -102,23 +103,24 @@ def test_bad_model_and_output_are_reported(tmp_path, photo_dir, capsys):
 
 
 def test_enrol_and_search_real_photos(tmp_path, photo_dir, tiny_model_path, embedded, capsys):
-    # photo_dir is itself an identity folder: "people" (two faces) and "things" (none).
+    gallery = tmp_path / "gallery"
+    for person, photo in (("ann", "astronaut"), ("grace", "grace_hopper")):
+        os.makedirs(gallery / person)
+        os.symlink(os.path.join(photo_dir, "people", f"{photo}.png"), gallery / person / f"{photo}.png")
     index = tmp_path / "index"
-    assert cli.main(["enrol", photo_dir, "--model", tiny_model_path, "--index", str(index),
+    assert cli.main(["enrol", str(gallery), "--model", tiny_model_path, "--index", str(index),
                      "--threshold", "0.5", "--quiet"]) == 0
     meta = json.loads((index / "index.json").read_text())
-    assert meta["identities"] == ["people"] and meta["counts"] == [2]
-    assert meta["enrolment"]["identities_without_faces"] == ["things"]
-    main = [i for i, f in enumerate(embedded.faces) if f["face"] == 0]
-    expected = unit(embedded.embeddings[main].astype(np.float64).mean(0, keepdims=True))[0]
-    np.testing.assert_allclose(np.load(index / meta["files"]["templates"])[0], expected, atol=1e-5)
+    assert meta["identities"] == ["ann", "grace"] and meta["counts"] == [1, 1]
+    row = {os.path.basename(f["file"]): i for i, f in enumerate(embedded.faces) if f["face"] == 0}
+    templates = np.load(index / meta["files"]["templates"])
+    np.testing.assert_allclose(templates[0], embedded.embeddings[row["astronaut.png"]], atol=1e-5)
+    np.testing.assert_allclose(templates[1], embedded.embeddings[row["grace_hopper.png"]], atol=1e-5)
     capsys.readouterr()
     astronaut = os.path.join(photo_dir, "people", "astronaut.png")
-    assert cli.main(["search", astronaut, os.path.join(photo_dir, "things", "coffee.png"),
-                     "--index", str(index), "--quiet"]) == 0
+    assert cli.main(["search", astronaut, "--index", str(index), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    row = embedded.embeddings[next(i for i in main if embedded.faces[i]["file"] == astronaut)]
-    score = float(row @ expected)
-    assert f"{astronaut} [face 0 at " in printed and f"-> people: people {score:.3f}" in printed
-    assert "faceless: " + os.path.join(photo_dir, "things", "coffee.png") in printed
+    other = float(embedded.embeddings[row["astronaut.png"]] @ embedded.embeddings[row["grace_hopper.png"]])
+    assert f"{astronaut} [face 0 at " in printed
+    assert f"-> ann: ann 1.000, grace {other:.3f}" in printed  # the same photo: cosine 1 >= 0.5
     assert "threshold 0.5000 (--threshold)" in printed
