@@ -114,6 +114,9 @@ def test_damaged_or_missing_index(tmp_path, gallery):
     os.remove(tmp_path / "i" / meta["files"]["templates"])
     with pytest.raises(InputError, match="missing"):
         idx.open_index(tmp_path / "i")
+    (tmp_path / "i" / "index.json").write_text(json.dumps({"format": idx.INDEX_FORMAT, "version": 1}))
+    with pytest.raises(InputError, match="lacks identities"):
+        idx.open_index(tmp_path / "i")
     (tmp_path / "i" / "index.json").write_text("{trunc")
     with pytest.raises(InputError, match="not valid JSON"):
         idx.open_index(tmp_path / "i")

@@ -197,6 +197,10 @@ def open_index(folder, load_faiss=True, attempts=3):
         if meta.get("version") != INDEX_VERSION:
             raise InputError(f"index {folder} has version {meta.get('version')}; this tfface reads "
                              f"version {INDEX_VERSION}: enrol the gallery again")
+        missing = [k for k in ("identities", "embedding_size", "files", "model") if k not in meta]
+        if missing:
+            raise InputError(f"index {folder}: {INDEX_JSON} lacks {', '.join(missing)}; the index is damaged: "
+                             "enrol again")
         files = meta.get("files") or {}
         try:
             templates = np.load(os.path.join(folder, files["templates"]), mmap_mode="r", allow_pickle=False)
