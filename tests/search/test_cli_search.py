@@ -113,3 +113,23 @@ def test_refusals(lists, enrolled, tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert cli.main(["search", probe, "--index", str(tmp_path / "nowhere")]) == 2
     assert "tfface enrol" in capsys.readouterr().err
+
+
+def test_faiss_index_through_the_commands(lists, tiny_model_path, tmp_path, capsys):
+    pytest.importorskip("faiss")
+    root, out = lists
+    index = tmp_path / "faiss-index"
+    assert cli.main(["enrol", str(out / "gallery.txt"), "--model", tiny_model_path, "--index", str(index),
+                     "--aligned", "--faiss", "ivf", "--nlist", "2", "--nprobe", "2", "--quiet"]) == 0
+    assert "recall@1 vs exact 1.000" in capsys.readouterr().out  # every cell visited: exhaustive
+    probes = [os.path.join(out, p) for p, _, _ in _read(out / "probes.txt")]
+    results = {}
+    for mode in ("--faiss", "--exact"):
+        res = tmp_path / f"{mode[2:]}.json"
+        assert cli.main(["search", *probes, "--index", str(index), "--aligned", mode, "--out", str(res),
+                         "--top-k", "2"]) == 0
+        results[mode] = json.loads(res.read_text())
+    assert results["--faiss"]["search"] == "faiss" and results["--exact"]["search"] == "exact"
+    for a, b in zip(results["--faiss"]["results"], results["--exact"]["results"]):
+        assert [t["identity"] for t in a["top"]] == [t["identity"] for t in b["top"]]
+        np.testing.assert_allclose([t["score"] for t in a["top"]], [t["score"] for t in b["top"]], atol=1e-5)
