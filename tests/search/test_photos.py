@@ -77,3 +77,18 @@ def test_embeddings_file_round_trip_and_failures(tmp_path):
     with pytest.raises(InputError, match="not an embeddings file"):
         read_embeddings(out)
     assert sorted(os.listdir(tmp_path)) == ["e.json", "e.npz", "file"]  # no temporary left
+
+
+def test_gallery_list_file(tmp_path):
+    from tfface.search.photos import gallery_photos
+
+    (tmp_path / "g.txt").write_text("# comment\na/1.jpg\tann\n\nb/2.jpg\tbob\textra\na/3.jpg\tann\n")
+    names, photos, labels = gallery_photos(tmp_path / "g.txt")
+    assert names == ["ann", "bob"] and labels == [0, 1, 0]
+    assert photos[1] == (os.path.join("b", "2.jpg"), os.path.join(str(tmp_path), "b", "2.jpg"))
+    (tmp_path / "bad.txt").write_text("a/1.jpg ann\n")
+    with pytest.raises(InputError, match=r"bad.txt:1"):
+        gallery_photos(tmp_path / "bad.txt")
+    (tmp_path / "twice.txt").write_text("a/1.jpg\tann\na/1.jpg\tbob\n")
+    with pytest.raises(InputError, match="one identity"):
+        gallery_photos(tmp_path / "twice.txt")

@@ -305,6 +305,11 @@ def gallery_photos(gallery):
     if not os.path.exists(gallery):
         raise InputError(f"gallery {gallery} does not exist; expected an identity folder or a list file")
     entries = read_gallery_list(gallery)
+    seen = {}
+    for photo, identity in entries:
+        if seen.setdefault(os.path.normpath(photo), identity) != identity:
+            raise InputError(f"{gallery}: {photo} is listed for both {seen[os.path.normpath(photo)]!r} and "
+                             f"{identity!r}; a photo belongs to one identity")
     names = sorted({identity for _, identity in entries})
     label_of = {n: i for i, n in enumerate(names)}
     base = os.path.dirname(os.path.abspath(gallery))
