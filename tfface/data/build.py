@@ -40,19 +40,24 @@ mixes identities.
 import concurrent.futures
 import json
 import os
-import stat
-import struct
 import time
 import zlib
 
 import numpy as np
 
 from tfface.data import recordio
-from tfface.data.images import TFRECORD_SUFFIX, scan_identity_folders
+from tfface.data.images import (  # noqa: F401  (sniff_format, header_size: importable from here)
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    TFRECORD_SUFFIX,
+    ImageRejected,
+    check_image_bytes,
+    header_size,
+    read_image_file,
+    scan_identity_folders,
+    sniff_format,
+)
 from tfface.data.recordio import RecordError
-
-DEFAULT_MAX_PIXELS = 25_000_000
-DEFAULT_MAX_BYTES = 50 * 2**20
 
 REASONS = (
     "outside_source",
@@ -70,74 +75,9 @@ REASONS = (
 )
 
 
-class _Skip(Exception):
-    def __init__(self, reason, detail=""):
-        super().__init__(reason)
-        self.reason, self.detail = reason, detail
-
-
-# ---------------------------------------------------------------------------------------------
-# headers (sizes are read from the bytes, never by decoding)
-
-
-def sniff_format(data):
-    """``"jpeg"``, ``"png"``, ``"bmp"`` (accepted), ``"gif"``, ``"webp"``, ``"tiff"`` (images we
-    refuse) or None, from the magic bytes."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if data[:2] == b"BM" and len(data) >= 26:
-        return "bmp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    return None
-
-
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def header_size(data, fmt):
-    """(height, width) declared by the header of a JPEG, PNG or BMP; raises ``_Skip("corrupt")``
-    when the header has none."""
-    if fmt == "png":
-        if len(data) < 24 or data[12:16] != b"IHDR":
-            raise _Skip("corrupt", "PNG without an IHDR chunk")
-        width, height = struct.unpack(">II", data[16:24])
-        return height, width
-    if fmt == "bmp":
-        dib = struct.unpack("<I", data[14:18])[0]
-        if dib == 12:
-            width, height = struct.unpack("<HH", data[18:22])
-        else:
-            width, height = struct.unpack("<ii", data[18:26])
-        return abs(height), abs(width)
-    # JPEG: walk the marker segments up to the first start-of-frame.
-    i, n = 2, len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            raise _Skip("corrupt", f"JPEG marker expected at byte {i}")
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0x01,) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
-        if marker in _SOF:
-            if i + 9 > n:
-                break
-            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-            return height, width
-        if marker in (0xDA, 0xD9):  # start of scan / end of image before any frame header
-            break
-        i += 2 + length
-    raise _Skip("corrupt", "JPEG without a frame header")
+# The image checks are tfface.data.images' input rule (one rule for build, align, eval and folder
+# training); the names below stay importable from here.
+_Skip = ImageRejected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,53 +92,14 @@ def _read_checked(path, src_real, max_bytes):
     """Resolve, stat and read one entry; raises ``_Skip``. Returns the bytes."""
     if not _inside(os.path.realpath(path), src_real):
         raise _Skip("outside_source", f"resolves to {os.path.realpath(path)}")
-    try:
-        st = os.stat(path)
-    except OSError as err:
-        raise _Skip("unreadable", f"{type(err).__name__}: {err.strerror or err}") from None
-    if not stat.S_ISREG(st.st_mode):
-        kind = "directory" if stat.S_ISDIR(st.st_mode) else "special file"
-        raise _Skip("not_a_file", kind)
-    if st.st_size == 0:
-        raise _Skip("empty", "0 bytes")
-    if st.st_size > max_bytes:
-        raise _Skip("too_large", f"{st.st_size} bytes > max_bytes={max_bytes}")
-    try:
-        with open(path, "rb") as f:
-            return f.read(max_bytes + 1)
-    except OSError as err:
-        raise _Skip("unreadable", f"{type(err).__name__}: {err.strerror or err}") from None
+    return read_image_file(path, max_bytes=max_bytes)
 
 
 def check_image(data, max_pixels):
     """Validate encoded bytes: format, header size against ``max_pixels``, then a full decode
-    (TensorFlow's, the one the input pipeline uses). Returns (format, height, width)."""
-    import tensorflow as tf
-
-    fmt = sniff_format(data)
-    if fmt is None:
-        raise _Skip("not_an_image", "content is not JPEG, PNG or BMP")
-    if fmt not in ("jpeg", "png", "bmp"):
-        raise _Skip("unsupported_format", f"{fmt.upper()} (accepted: JPEG, PNG, BMP)")
-    height, width = header_size(data, fmt)
-    if height * width > max_pixels:
-        raise _Skip("too_many_pixels", f"header declares {width}x{height} > max_pixels={max_pixels}")
-    if height == 0 or width == 0:
-        raise _Skip("corrupt", f"header declares {width}x{height}")
-    try:
-        shape = tf.io.decode_image(data, channels=3, expand_animations=False).shape
-    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, tf.errors.DataLossError) as err:
-        raise _Skip("corrupt", f"decode failed: {_tf_message(err)}") from None
-    if tuple(shape[:2]) != (height, width):
-        raise _Skip("corrupt", f"decoded {shape[1]}x{shape[0]}, header declares {width}x{height}")
-    return fmt, height, width
-
-
-def _tf_message(err):
-    # TensorFlow wraps the decoder's message in "{{function_node ...}} ... [Op:DecodeImage]".
-    msg = err.message.splitlines()[0] if err.message else type(err).__name__
-    msg = msg.split("}} ", 1)[-1]
-    return msg.split(" [Op:", 1)[0][:200]
+    (TensorFlow's, the one the input pipeline uses) that must agree with the header. Returns
+    (format, height, width); :func:`tfface.data.images.check_image_bytes` with ``decode=True``."""
+    return check_image_bytes(data, None, max_pixels, decode=True)
 
 
 def _check(entry, src_real, max_pixels, max_bytes):
