@@ -245,14 +245,39 @@ def load_image(path, size=None):
     return decode_and_resize(tf.io.read_file(os.fspath(path)), size).numpy()
 
 
-def read_image(path):
+def read_image(path, max_pixels=DEFAULT_MAX_PIXELS, max_bytes=None, formats=ALIGN_FORMATS):
     """Decode an image file of any format PIL reads to uint8 RGB numpy, applying its EXIF
-    orientation (photos straight from a camera; ``tfface align`` reads its sources with it)."""
+    orientation (photos straight from a camera; ``tfface align`` reads its sources with it).
+
+    The input rule comes first (:func:`read_image_file`, :func:`check_image_bytes`): a regular
+    file whose header declares at most ``max_pixels`` pixels (``None``: no cap), so neither a
+    FIFO nor a decode bomb reaches the decoder; ``max_bytes`` defaults to 8 bytes per allowed
+    pixel (the largest raw encoding, 16-bit RGBA) plus 1 MiB. 16-bit images (PNG, TIFF) are
+    scaled to 8 bits (``round(v / 257)``), not clipped. Raises :class:`ImageRejected`."""
+    import io
+
     from PIL import Image, ImageOps
 
-    with Image.open(path) as im:
+    if max_bytes is None and max_pixels is not None:
+        max_bytes = 8 * int(max_pixels) + 2**20
+    data = read_image_file(path, max_bytes=max_bytes)
+    check_image_bytes(data, os.fspath(path), max_pixels, formats=formats)
+    with Image.open(io.BytesIO(data)) as im:
         im = ImageOps.exif_transpose(im)
-        return np.asarray(im.convert("RGB"))
+        return to_rgb_uint8(im)
+
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def to_rgb_uint8(im):
+    """A PIL image as uint8 RGB numpy; 16-bit grey (modes ``I;16*``, and ``I`` as PIL opens 16-bit
+    PNGs) is scaled by 1/257 — PIL's own ``convert("RGB")`` clips it to 255, a white image."""
+    if im.mode in _SIXTEEN_BIT_MODES:
+        grey = np.asarray(im).astype(np.float64)
+        grey = np.clip(np.round(grey / 257.0), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.stack([grey] * 3, axis=-1))
+    return np.asarray(im.convert("RGB"))
 
 
 # ---------------------------------------------------------------------------------------------
