@@ -42,6 +42,7 @@ import time
 import numpy as np
 
 from tfface.align.aligner import DEFAULT_DETECT_SIZE
+from tfface.data.build import check_output_folder
 from tfface.data.images import ALL_IMAGE_EXTENSIONS, DEFAULT_MAX_PIXELS, ImageRejected, read_image, scan_tree
 from tfface.files import (
     LOCK_NAME,
@@ -365,9 +366,7 @@ def align_folder(
     landmark_map = landmarks if isinstance(landmarks, dict) or landmarks is None else load_landmarks(landmarks)
     landmark_map = {os.path.normpath(k).replace(os.sep, "/"): v for k, v in (landmark_map or {}).items()}
 
-    if os.path.islink(dst) or (os.path.exists(dst) and not os.path.isdir(dst)):
-        kind = "a symbolic link" if os.path.islink(dst) else "a file"
-        raise OutputError(errno.EEXIST, f"DST {dst} is {kind}; expected a folder", dst)
+    check_output_folder(dst, "DST")
     settings = dict(mode=mode, size=size, margin=margin, split=split, ext=ext, quality=quality,
                     min_face_size=min_face_size, detect_size=detect_size, max_pixels=max_pixels)
     # The record and the report hold the effective values (defaults resolved).

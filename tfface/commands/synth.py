@@ -16,6 +16,7 @@ import os
 import sys
 
 from tfface import files
+from tfface.data.build import check_output_folder
 from tfface.data.synthetic import generate_synthetic
 
 
@@ -38,9 +39,7 @@ def add_arguments(parser):
 
 
 def _check_out(out, overwrite):
-    if os.path.islink(out) or (os.path.exists(out) and not os.path.isdir(out)):
-        kind = "a symbolic link" if os.path.islink(out) else "a file"
-        raise files.OutputError(errno.EEXIST, f"OUT {out} is {kind}; expected a folder", out)
+    check_output_folder(out, "OUT")
     if not os.path.isdir(out) or not os.listdir(out):
         return
     if not overwrite:

@@ -346,12 +346,24 @@ def _build_folder(src, src_real, out, entries, skipped, shards, workers, min_ima
 _BUILD_FILES = ("labels.json", "stats.json")
 
 
+def check_output_folder(out, what="output"):
+    """Refuse an output folder path that is a symbolic link or a file, or under a file, naming
+    it (:class:`~tfface.files.OutputError`, exit status 3). Used by build, align and synth."""
+    out = os.fspath(out)
+    if os.path.islink(out) or (os.path.exists(out) and not os.path.isdir(out)):
+        kind = "a symbolic link" if os.path.islink(out) else "a file"
+        raise OutputError(errno.EEXIST, f"{what} {out} is {kind}; expected a folder path", out)
+    parent = os.path.dirname(os.path.abspath(out))
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if parent and not os.path.isdir(parent):
+        raise OutputError(errno.ENOTDIR, f"{what} {out} is not a folder path: {parent} is a file", out)
+
+
 def _check_out(out, overwrite):
     """Refuse an ``out`` that holds a build without ``overwrite``, or anything but a build (it
     is replaced as a whole, and an unrelated folder must not be)."""
-    if os.path.islink(out) or (os.path.exists(out) and not os.path.isdir(out)):
-        kind = "a symbolic link" if os.path.islink(out) else "a file"
-        raise OutputError(errno.EEXIST, f"output {out!r} is {kind}; expected a folder path", out)
+    check_output_folder(out)
     if not os.path.isdir(out):
         return
     try:
