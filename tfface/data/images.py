@@ -400,14 +400,6 @@ def _bmp_layout(data):
                             f"({need} bytes with the header); the file holds {len(data)}")
 
 
-def _jpeg_complete(data):
-    """A JPEG must end with its end-of-image marker (trailing zero padding allowed): libjpeg
-    pads a truncated file with grey and TensorFlow decodes it without a word."""
-    end = len(bytes(data[-4096:]).rstrip(b"\x00")) + max(0, len(data) - 4096)
-    if end < 2 or bytes(data[end - 2 : end]) != b"\xff\xd9":
-        raise ImageRejected("corrupt", "JPEG without an end-of-image marker (truncated?)")
-
-
 def check_image_bytes(data, name=None, max_pixels=DEFAULT_MAX_PIXELS, *, formats=IMAGE_FORMATS,
                       decode=False):
     """The input rule on encoded bytes: a known format in ``formats``, a header that declares a
@@ -432,8 +424,6 @@ def check_image_bytes(data, name=None, max_pixels=DEFAULT_MAX_PIXELS, *, formats
         if decode:
             if fmt == "bmp":
                 _bmp_layout(data)
-            elif fmt == "jpeg":
-                _jpeg_complete(data)
             _decode_check(data, fmt, height, width)
     except ImageRejected as err:
         raise (err.named(name) if name is not None and err.name is None else err) from None
@@ -457,7 +447,8 @@ def _decode_check(data, fmt, height, width):
     if b"Corrupt JPEG data" in messages or b"Premature end" in messages:
         # libjpeg only *warns* about damaged entropy-coded data, and TensorFlow returns the
         # garbage it decoded; its warning (printed to stderr) is the only sign.
-        line = messages.decode("utf-8", "replace").strip().splitlines()[0][:200]
+        line = next(t for t in messages.decode("utf-8", "replace").splitlines()
+                    if "Corrupt JPEG data" in t or "Premature end" in t).strip()[:200]
         raise ImageRejected("corrupt", f"damaged JPEG data: {line}")
 
 
