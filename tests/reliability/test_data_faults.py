@@ -287,6 +287,19 @@ def test_build_output_in_the_way(tmp_path, capsys):
     assert a_file.read_text() == "keep me" and (other / "notes.txt").read_text() == "not a build"
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through chmod 555")
+def test_build_unwritable_parent(tmp_path, capsys):
+    src = _good_source(tmp_path / "src", per_identity=1)
+    parent = tmp_path / "readonly"
+    parent.mkdir()
+    os.chmod(parent, 0o555)
+    try:
+        code, _, err = _cli(["build", str(src), str(parent / "tfr"), "--no-progress"], capsys)
+    finally:
+        os.chmod(parent, 0o755)
+    assert code == files.EXIT_OUTPUT and "permission denied" in err and str(parent) in err
+
+
 def test_build_locked(tmp_path, capsys):
     src = _good_source(tmp_path / "src", per_identity=1)
     out = tmp_path / "tfr"
@@ -359,11 +372,18 @@ def test_align_input_rule_fifo_bomb_and_cap(tmp_path, capsys):
     assert unreadable["a/bomb.png"].startswith("too_many_pixels") and "10000x10000" in unreadable["a/bomb.png"]
     assert report["aligned"] == 2 and report["seen"] == 4 and report["unaccounted"] == 0
 
+    # A file name that is not UTF-8 is aligned, and printed with its byte escaped.
+    with open(os.path.join(os.fsencode(src / "a"), b"caf\xe9.png"), "wb") as f:
+        f.write(_bomb_png(20_000, 20_000))
+    code, out, err = _cli(["align", str(src), str(dst), "--split", "test", "--quiet", "--ext", "png"], capsys)
+    assert code == 0, err
+    assert "unreadable: a/caf\\xe9.png: too_many_pixels" in out
+
     # The cap is configurable: 16x16 = 256 pixels > 200.
     dst2 = tmp_path / "dst2"
     code, out, _ = _cli(["align", str(src), str(dst2), "--split", "test", "--quiet", "--max-pixels", "200"], capsys)
     report = json.loads((dst2 / "align_report.json").read_text())
-    assert code == 0 and report["aligned"] == 0 and report["skipped"]["unreadable"] == 4
+    assert code == 0 and report["aligned"] == 0 and report["skipped"]["unreadable"] == 5
     assert "max_pixels=200" in out
 
 
@@ -441,6 +461,7 @@ def test_align_dead_worker_is_noticed_and_retried_once(tmp_path, monkeypatch):
     assert entry["path"] == "a/kill.png" and "died" in entry["error"]
     # Tried in its batch, then once alone: twice in all.
     assert (log / "a_kill.png").read_text() == "xx"
+    # Workers ended with the dead one leave no temporary file behind.
     assert sorted(os.listdir(tmp_path / "dst" / "a")) == [f"{i}.png" for i in range(5)]
 
 

@@ -49,8 +49,9 @@ from tfface.files import (
     DirLock,
     InputError,
     OutputError,
-    describe_os_error,
     atomic_file,
+    describe_os_error,
+    leftovers,
     read_json,
     write_json,
 )
@@ -305,6 +306,14 @@ def _check_dst(src, dst, settings, overwrite):
     write_json(record, {"tool": "tfface align", "settings": settings})
 
 
+def _remove_leftovers(dst):
+    """Remove the temporary files of crops whose writer was killed (hidden ``.NAME.tmp-*``)."""
+    for base, _, _ in os.walk(dst):
+        for name in leftovers(base):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(base, name))
+
+
 def _norm(value):
     return list(value) if isinstance(value, tuple) else value
 
@@ -382,6 +391,7 @@ def _align(src, dst, settings, effective, landmark_map, workers, batch_size, pro
 
     ext = settings["ext"]
     started = time.time()
+    _remove_leftovers(dst)  # of runs that were killed; DST is locked, so no writer is alive
     images, others = scan_tree(src, ALL_IMAGE_EXTENSIONS, exclude=dst)
     lists = {name: [] for name in _WRITTEN + _SKIPPED}
     existing, tasks, claimed = [], [], {}
@@ -420,6 +430,8 @@ def _align(src, dst, settings, effective, landmark_map, workers, batch_size, pro
         interrupted = False
     finally:
         bar.close()
+        # Workers ended after a dead one (or by an interruption) may leave a crop's temporary file.
+        _remove_leftovers(dst)
         report = _report(src, dst, effective, images, others, existing, lists, landmark_map, started, interrupted)
         write_json(os.path.join(dst, REPORT_NAME), report)
     return report

@@ -12,6 +12,7 @@ import sys
 from tfface import files
 from tfface.align.aligner import DEFAULT_DETECT_SIZE
 from tfface.align.folder import REPORT_NAME, align_folder
+from tfface.data.build import shown_name
 from tfface.data.images import DEFAULT_MAX_PIXELS
 
 
@@ -142,7 +143,7 @@ def run(args):
         for entry in report["lists"][name][:10]:
             path = entry["path"] if isinstance(entry, dict) else entry
             detail = f": {entry['error']}" if isinstance(entry, dict) else ""
-            print(f"  {name}: {path}{detail}")
+            print(f"  {name}: {shown_name(path)}{detail}")
         if len(report["lists"][name]) > 10:
             print(f"  {name}: ... {len(report['lists'][name]) - 10} more in the report")
     print(f"report: {os.path.join(args.dst, REPORT_NAME)}")
