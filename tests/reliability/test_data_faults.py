@@ -221,7 +221,14 @@ def test_build_without_identity_folders_is_an_input_error(tmp_path, capsys):
 def test_build_failure_during_overwrite_keeps_previous(tmp_path, capsys, monkeypatch):
     src = _good_source(tmp_path / "src")
     out = tmp_path / "tfr"
+    # What a build killed with SIGKILL leaves: its staging folder (removed by the next build of
+    # the same OUT) and, between the two renames of the swap, the previous build (kept).
+    (tmp_path / ".tfr.partial-1-2").mkdir()
+    (tmp_path / ".tfr.partial-1-2" / "train-00000-of-00001.tfrecord").write_bytes(b"half")
+    (tmp_path / ".tfr.old-1-2").mkdir()
     assert _cli(["build", str(src), str(out), "--no-progress"], capsys)[0] == 0
+    assert files.leftovers(tmp_path) == [".tfr.old-1-2"]
+    os.rmdir(tmp_path / ".tfr.old-1-2")
     before = _tree_digest(out)
     (src / "carol").mkdir()
     (src / "carol" / "0.jpg").write_bytes(_encode(_noise(24, 24, 77), "JPEG"))

@@ -16,7 +16,7 @@ import os
 import sys
 
 from tfface import files
-from tfface.data.build import check_output_folder
+from tfface.data.build import check_output_folder, remove_stale_stages
 from tfface.data.synthetic import generate_synthetic
 
 
@@ -54,8 +54,10 @@ def _check_out(out, overwrite):
 def run(args):
     try:
         _check_out(args.out, args.overwrite)
-        with files.DirLock.beside(args.out, "tfface synth"), files.staged_dir(args.out, args.overwrite) as stage:
-            info = _generate(args, stage)
+        with files.DirLock.beside(args.out, "tfface synth"):
+            remove_stale_stages(args.out)
+            with files.staged_dir(args.out, args.overwrite) as stage:
+                info = _generate(args, stage)
     except (files.TfFaceError, OSError) as err:
         return files.report("synth", err)
     except ValueError as err:

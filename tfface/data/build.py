@@ -61,7 +61,16 @@ from tfface.data.images import (  # noqa: F401  (sniff_format, header_size: impo
     sniff_format,
 )
 from tfface.data.recordio import RecordError
-from tfface.files import LOCK_NAME, DirLock, InputError, OutputError, describe_os_error, staged_dir, write_json
+from tfface.files import (
+    LOCK_NAME,
+    DirLock,
+    InputError,
+    OutputError,
+    describe_os_error,
+    leftovers,
+    staged_dir,
+    write_json,
+)
 
 
 class SourceError(InputError, NotADirectoryError):
@@ -271,9 +280,11 @@ def build_tfrecords(
             f"source {src!r} has no identity sub-folders ({loose} file{'s' * (loose != 1)} directly in it); "
             "expected SRC/<identity>/<image>, one sub-folder per identity")
     _check_out(out, overwrite)
-    with DirLock.beside(out, "tfface build"), staged_dir(out, overwrite) as stage:
-        return _build_folder(src, src_real, stage, entries, skipped, shards, workers, min_images, max_pixels,
-                             max_bytes, prefix, seed, progress)
+    with DirLock.beside(out, "tfface build"):
+        remove_stale_stages(out)
+        with staged_dir(out, overwrite) as stage:
+            return _build_folder(src, src_real, stage, entries, skipped, shards, workers, min_images,
+                                 max_pixels, max_bytes, prefix, seed, progress)
 
 
 def _build_folder(src, src_real, out, entries, skipped, shards, workers, min_images, max_pixels, max_bytes,
@@ -358,6 +369,18 @@ def check_output_folder(out, what="output"):
         parent = os.path.dirname(parent)
     if parent and not os.path.isdir(parent):
         raise OutputError(errno.ENOTDIR, f"{what} {out} is not a folder path: {parent} is a file", out)
+
+
+def remove_stale_stages(out):
+    """Remove the staging folders (``.NAME.partial-*``) that a killed build or synth of ``out``
+    left beside it. Call with ``out``'s lock held, so none belongs to a live writer. A
+    ``.NAME.old-*`` folder is kept: it may be the only copy of the previous output."""
+    import shutil
+
+    parent, name = os.path.split(os.path.abspath(os.fspath(out)))
+    for entry in leftovers(parent):
+        if entry.startswith(f".{name}.partial-"):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
 
 
 def _check_out(out, overwrite):
@@ -478,8 +501,10 @@ def _build_from_recordio(rec, out, shards, workers, max_pixels, max_bytes, prefi
     if os.path.realpath(os.path.dirname(info.rec)) == os.path.realpath(out):
         raise InputError(f"output {out!r} is the source's own folder; pick another")
     _check_out(out, overwrite)
-    with DirLock.beside(out, "tfface build"), staged_dir(out, overwrite) as stage:
-        return _build_recordio(info, stage, shards, workers, max_pixels, max_bytes, prefix, seed, progress)
+    with DirLock.beside(out, "tfface build"):
+        remove_stale_stages(out)
+        with staged_dir(out, overwrite) as stage:
+            return _build_recordio(info, stage, shards, workers, max_pixels, max_bytes, prefix, seed, progress)
 
 
 def _build_recordio(info, out, shards, workers, max_pixels, max_bytes, prefix, seed, progress):
