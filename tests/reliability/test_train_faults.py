@@ -129,8 +129,11 @@ def test_a_missing_state_file_and_a_stale_lock_still_resume_from_the_newest_chec
     holder.send_signal(signal.SIGKILL)
     holder.wait()
 
-    code, err, _ = tfface_train(capsys, run, data, steps=12)
+    code, err, out = tfface_train(capsys, run, data, steps=12)
     assert code == 0, err
+    # Said even with --quiet.
+    assert re.search(r"resuming from \S*ckpt-8 \(step 8/12\): the newest checkpoint that loads; the "
+                     r"state file checkpoints/checkpoint is missing", out), out
     summary = strict_json(run / "summary.json")
     assert summary["resumed_from"] == 8 and summary["steps"] == 12
     # keep_checkpoints 3: 4, 8 and 12; the state file is back and names the newest.
@@ -188,8 +191,9 @@ def test_no_loadable_checkpoint_refuses_to_start_over_until_restart(run, data, c
     assert "--restart" in err
     assert digest(str(run)) == before  # nothing deleted, nothing rewritten
 
-    code, err, _ = tfface_train(capsys, run, data, "--restart", steps=4)
+    code, err, out = tfface_train(capsys, run, data, "--restart", steps=4)
     assert code == 0, err
+    assert "--restart: the previous run was moved to" in out
     summary = strict_json(run / "summary.json")
     assert summary["resumed_from"] == 0 and summary["steps"] == 4
     previous = [p for p in run.iterdir() if p.name.startswith("previous-")]

@@ -243,10 +243,11 @@ def train(recipe, workdir, strategy=None, steps=None, progress=True, overrides=N
 
 def _train(recipe, workdir, strategy, is_chief, task, steps, progress, callbacks, print_fn, restart):
     say = print_fn if progress else (lambda *a, **k: None)
+    warn = print_fn  # what a person must see even with progress off (--quiet)
     if restart and is_chief:
         moved = move_previous_run(workdir)
         if moved:
-            say(f"--restart: the previous run was moved to {moved}")
+            warn(f"--restart: the previous run was moved to {moved}")
     recipe_path = os.path.join(workdir, "recipe.json")
     resolved = _json_roundtrip(recipe.to_dict())
     if os.path.isfile(recipe_path):
@@ -279,7 +280,7 @@ def _train(recipe, workdir, strategy, is_chief, task, steps, progress, callbacks
     found = list_checkpoints(checkpoint_dir)
     latest, skipped = restore_newest(run.checkpoint, checkpoint_dir) if found else (None, [])
     for prefix, reason in skipped:
-        say(f"skipping checkpoint {prefix}: {reason}")
+        warn(f"skipping checkpoint {prefix}: {reason}")
     if found and latest is None:
         listed = "; ".join(f"{os.path.basename(p)}: {r}" for p, r in skipped)
         raise InputError(
@@ -291,11 +292,11 @@ def _train(recipe, workdir, strategy, is_chief, task, steps, progress, callbacks
         start = int(run.step.numpy())
         note = _state_file_note(checkpoint_dir, latest)
         why = "the newest checkpoint that loads" + (f"; {note}" if note else "")
-        say(f"resuming from {latest} (step {start}/{run.steps}): {why}")
+        (warn if skipped or note else say)(f"resuming from {latest} (step {start}/{run.steps}): {why}")
         if is_chief:
             moved = _move_aside([p for p, _ in skipped], checkpoint_dir)
             if moved:
-                say(f"unreadable checkpoint(s) moved to {os.path.dirname(moved[0])}")
+                warn(f"unreadable checkpoint(s) moved to {os.path.dirname(moved[0])}")
             store.latest_checkpoint = latest
             if note:
                 store._write_state()
