@@ -370,6 +370,20 @@ def test_crops_of_another_size_stop_before_training_and_recipe_json_waits(tmp_pa
     assert tuple(images.shape[1:3]) == (40, 40)
 
 
+def test_a_tfrecord_build_of_another_crop_size_is_refused(tmp_path, records, capsys):
+    # Read from the records themselves (the synthetic crops are 32x32) ...
+    code, err, _ = tfface_train(capsys, tmp_path / "run", records, steps=4, **{"data.image_size": [40, 40]})
+    assert code == files.EXIT_INPUT and "holds 32x32 crops but data.image_size is 40x40" in err
+    # ... or from the size the build recorded in stats.json.
+    data = tmp_path / "records"
+    shutil.copytree(records, data)
+    stats = json.loads((data / "stats.json").read_text())
+    (data / "stats.json").write_text(json.dumps(dict(stats, image_size=[160, 160])))
+    code, err, _ = tfface_train(capsys, tmp_path / "run", str(data), steps=4)
+    assert code == files.EXIT_INPUT and "holds 160x160 crops but data.image_size is 32x32" in err
+    assert not (tmp_path / "run" / "recipe.json").exists()
+
+
 def test_a_truncated_keras_file_as_init_from_exits_2(tmp_path, trained, data, capsys):
     broken = tmp_path / "embedder.keras"
     raw = open(os.path.join(trained, "embedder.keras"), "rb").read()
