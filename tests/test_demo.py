@@ -172,6 +172,25 @@ def test_workdir_rules(tmp_path):
     assert sorted(os.listdir(ours)) == [MARKER]
 
 
+def test_the_demo_backbone_keeps_the_layout():
+    """smoke_demo's backbone: tiny with pooling="flatten" (BN, flatten, FC, BN) at 32x32."""
+    from tfface import backbones
+    from tfface.recipe import load_recipe
+
+    recipe = load_recipe("smoke_demo")
+    args = dict(recipe.backbone.args)
+    assert args["pooling"] == "flatten" and list(recipe.data.image_size) == [32, 32]
+    model = backbones.get("tiny", input_shape=(32, 32, 3), **args)
+    # by hand: convs 3*3*3*16 + 3*3*16*32 + 3*3*32*64, BN 4 per channel (16+32+64, and 64 before
+    # the flatten), FC (4*4*64)*64, BN 4*64
+    assert model.count_params() == 432 + 4608 + 18432 + 4 * (16 + 32 + 64 + 64) + 1024 * 64 + 4 * 64
+    assert backbones.get("tiny", input_shape=(32, 32, 3)).count_params() == 28272  # the default is unchanged
+    with pytest.raises(ValueError, match="pooling must be 'avg' or 'flatten'"):
+        backbones.get("tiny", input_shape=(32, 32, 3), pooling="max")
+    with pytest.raises(ValueError, match="widths"):
+        backbones.get("tiny", input_shape=(32, 32, 3), widths=[8] * 6)
+
+
 @pytest.mark.slow
 def test_full_demo_reaches_its_accuracy(tmp_path):
     """The README's `tfface demo`: held-out accuracy of the full setting (about a minute of CPU)."""
