@@ -181,9 +181,9 @@ def test_the_demo_backbone_keeps_the_layout():
     args = dict(recipe.backbone.args)
     assert args["pooling"] == "flatten" and list(recipe.data.image_size) == [32, 32]
     model = backbones.get("tiny", input_shape=(32, 32, 3), **args)
-    # by hand: convs 3*3*3*16 + 3*3*16*32 + 3*3*32*64, BN 4 per channel (16+32+64, and 64 before
-    # the flatten), FC (4*4*64)*64, BN 4*64
-    assert model.count_params() == 432 + 4608 + 18432 + 4 * (16 + 32 + 64 + 64) + 1024 * 64 + 4 * 64
+    # by hand: convs 3*3*3*32 + 3*3*32*64 + 3*3*64*128, BN 4 per channel (32+64+128, and 128
+    # before the flatten), FC (4*4*128)*128, BN 4*128
+    assert model.count_params() == 864 + 18432 + 73728 + 4 * (32 + 64 + 128 + 128) + 2048 * 128 + 4 * 128
     assert backbones.get("tiny", input_shape=(32, 32, 3)).count_params() == 28272  # the default is unchanged
     with pytest.raises(ValueError, match="pooling must be 'avg' or 'flatten'"):
         backbones.get("tiny", input_shape=(32, 32, 3), pooling="max")
