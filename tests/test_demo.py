@@ -201,4 +201,4 @@ def test_full_demo_reaches_its_accuracy(tmp_path):
     assert all(p["correct"] for p in report["stages"]["serve"]["pairs"])
 
 
-FULL_FLOOR = 0.93
+FULL_FLOOR = 0.92  # seeds 0 and 1 measured 0.939 and 0.936
