@@ -10,8 +10,11 @@ import hashlib
 import importlib
 import os
 import warnings
+import zipfile
 
 import numpy as np
+
+from tfface.files import InputError
 
 EMBEDDER_FILE = "embedder.keras"
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -34,7 +37,7 @@ def is_saved_model(path):
 def resolve_embedder_path(path):
     """The file or directory :func:`load_embedder` reads for ``path``: ``path/embedder.keras`` for
     a run directory, ``path`` itself for a ``.keras`` file or a SavedModel directory. Raises
-    FileNotFoundError / ValueError naming what was expected."""
+    :class:`tfface.files.InputError` (a ValueError) naming what was expected."""
     path = os.fspath(path)
     if os.path.isdir(path):
         candidate = os.path.join(path, EMBEDDER_FILE)
@@ -42,15 +45,15 @@ def resolve_embedder_path(path):
             return candidate
         if is_saved_model(path):
             return path
-        raise FileNotFoundError(
+        raise InputError(
             f"{path!r} holds no {EMBEDDER_FILE} and no {SAVED_MODEL_FILE}; expected a training run "
             f"directory ('tfface train RECIPE --workdir {path}' writes {EMBEDDER_FILE} when training "
             "ends), a .keras file or a SavedModel directory"
         )
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path!r} does not exist; expected {_EXPECTED}")
+        raise InputError(f"{path!r} does not exist; expected {_EXPECTED}")
     if not path.endswith((".keras",) + EXPORT_SUFFIXES):
-        raise ValueError(f"{path!r} is not a .keras file; expected {_EXPECTED}")
+        raise InputError(f"{path!r} is not a .keras file; expected {_EXPECTED}")
     return path
 
 
@@ -92,9 +95,32 @@ def load_embedder(path):
     import keras
 
     _register_tfface_objects()
-    model = keras.saving.load_model(model_path, compile=False)
+    _check_keras_archive(model_path)
+    try:
+        model = keras.saving.load_model(model_path, compile=False)
+    except (ValueError, KeyError, OSError, TypeError, zipfile.BadZipFile) as err:
+        raise InputError(f"{model_path}: cannot load the Keras model ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0][:300] if str(err) else ''}); it may be damaged, "
+                         "or need a newer tfface/Keras") from None
     embedder = getattr(model, "embedder", None)
     return embedder if isinstance(embedder, keras.Model) else model
+
+
+def _check_keras_archive(path):
+    """A ``.keras`` file is a zip archive holding ``config.json`` and ``model.weights.h5``; a
+    truncated copy fails here with a message naming the file (Keras itself reports 'file not
+    found' for the member it cannot locate)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise InputError(f"{path} is not a readable .keras archive ({err}); it may be truncated "
+                         "(an interrupted copy or download)") from None
+    missing = [n for n in ("config.json", "model.weights.h5") if n not in names]
+    if missing or bad is not None:
+        what = f"lacks {', '.join(missing)}" if missing else f"member {bad} is damaged"
+        raise InputError(f"{path} is a damaged .keras archive ({what}); it may be truncated")
 
 
 def hash_file(path):
