@@ -135,8 +135,8 @@ def hash_file(path):
 class ExportedEmbedder:
     """An exported embedder file run by its own runtime: ``self(images) -> (N, D)`` float32.
 
-    ``images``: uint8 ``(N, H, W, 3)``, or floats in [0, 255] (rounded and clipped to the uint8
-    grid, as a served model receives them). ``image_size``: the fixed ``(H, W)`` or None;
+    ``images``: uint8 ``(N, H, W, 3)``, or floats holding whole pixel values in [0, 255]; any
+    other float input (e.g. [0, 1] images) is refused rather than cast. ``image_size``: the fixed ``(H, W)`` or None;
     ``embedding_size``: D; ``fingerprint()``: a key that changes with the file's contents (the
     evaluation cache uses it)."""
 
@@ -157,8 +157,26 @@ class ExportedEmbedder:
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"images have shape {images.shape}; expected (N, H, W, 3)")
         if images.dtype != np.uint8:
-            images = np.clip(np.round(images.astype(np.float32)), 0, 255).astype(np.uint8)
+            if images.size and not np.issubdtype(images.dtype, np.number):
+                raise ValueError(f"images have dtype {images.dtype}; expected uint8 pixels")
+            values = images.astype(np.float64)
+            lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+            if not (np.isfinite(values).all() and lo >= 0 and hi <= 255 and (values == np.round(values)).all()):
+                # Never cast silently: float [0, 1] images would become 0/1 pixels and
+                # normal-looking but meaningless embeddings.
+                raise ValueError(
+                    f"images have dtype {images.dtype} with values in [{lo:g}, {hi:g}]; the export takes "
+                    "uint8 pixels in [0, 255] (send uint8; float images in [0, 1] must be scaled by "
+                    "255 and rounded)")
+            images = values.astype(np.uint8)
         return np.ascontiguousarray(images)
+
+    def _check_size(self, images):
+        size = getattr(self, "image_size", None)
+        if size is not None and tuple(images.shape[1:3]) != tuple(size):
+            raise ValueError(f"{self.path}: images are {images.shape[1]}x{images.shape[2]}; this export "
+                             f"takes {size[0]}x{size[1]} (height x width) aligned crops")
+        return images
 
     def __repr__(self):
         return f"{type(self).__name__}({self.path!r})"
@@ -194,7 +212,7 @@ class OnnxEmbedder(ExportedEmbedder):
         self.embedding_size = dim if isinstance(dim, int) else None
 
     def __call__(self, images):
-        images = self._as_uint8(images).astype(self.input_dtype, copy=False)
+        images = self._check_size(self._as_uint8(images)).astype(self.input_dtype, copy=False)
         out = self.session.run([self.output_name], {self.input_name: images})[0]
         return np.asarray(out, dtype=np.float32)
 
@@ -240,7 +258,7 @@ class TFLiteEmbedder(ExportedEmbedder):
         self._batch = None
 
     def __call__(self, images):
-        images = self._as_uint8(images)
+        images = self._check_size(self._as_uint8(images))
         if self.input_dtype != np.uint8:
             images = images.astype(self.input_dtype)
         n = images.shape[0]

@@ -189,6 +189,16 @@ def export_saved_model(embedder, out_dir, flip=False, image_size=None, overwrite
         archive = keras.export.ExportArchive()
         archive.track(embedder)
         archive.add_endpoint(name=SIGNATURE_NAME, fn=embed, input_signature=[spec])
-        archive.write_out(stage, verbose=False)
+        try:
+            archive.write_out(stage, verbose=False)
+        except tf.errors.OpError as err:
+            # TensorFlow reports a full disk or an unwritable folder as its own error type.
+            import errno
+
+            from tfface.files import OutputError
+
+            raise OutputError(errno.EIO, f"cannot write the SavedModel {out_dir}: "
+                              f"{err.message.splitlines()[0] if err.message else type(err).__name__}",
+                              out_dir) from None
         md.write_saved_model_metadata(stage, meta)
     return meta

@@ -193,10 +193,17 @@ def export_tflite(embedder, out_path, quantize="none", calibration=None, flip=Fa
         # serving function, with the variables frozen by the converter. (Converting the concrete
         # function of a Keras 3 model directly leaves its variables as uninitialised resource
         # variables in the flatbuffer: NaN embeddings.)
-        with tempfile.TemporaryDirectory(prefix="tfface-tflite-") as tmp_dir:
-            saved = os.path.join(tmp_dir, "saved_model")
-            export_saved_model(embedder, saved, flip=bool(flip), image_size=(height, width))
-            flatbuffer = _convert(saved, quantize, images)
+        from tfface.files import OutputError
+
+        try:
+            with tempfile.TemporaryDirectory(prefix="tfface-tflite-") as tmp_dir:
+                saved = os.path.join(tmp_dir, "saved_model")
+                export_saved_model(embedder, saved, flip=bool(flip), image_size=(height, width))
+                flatbuffer = _convert(saved, quantize, images)
+        except OSError as err:
+            raise OutputError(err.errno, f"cannot write TFLite output {out_path}: its intermediate "
+                              f"SavedModel could not be written ({err.args[-1] if err.args else err})",
+                              os.fspath(out_path)) from None
     from tfface.export import metadata as md
     from tfface.export.load import TFLiteEmbedder
     from tfface.files import atomic_write
