@@ -97,3 +97,34 @@ def test_far_keys_and_eval_thresholds(tmp_path):
     (tmp_path / "eval.json").write_text(json.dumps(eval_json))
     with pytest.raises(InputError, match="metric euclidean"):
         thresholds_from_eval(str(tmp_path / "eval.json"), "lfw")
+
+
+def test_run_directory_and_keras_file_are_described(tmp_path, h):
+    """read_metadata of what training writes: from the model itself (float32 input, not
+    normalised), and the alignment of the training data's align_report.json."""
+    from tfface.export.metadata import read_metadata
+    from tfface.files import InputError
+
+    model = h.embedder()
+    run = tmp_path / "run"
+    run.mkdir()
+    model.save(str(run / "embedder.keras"))
+    data = tmp_path / "data"
+    (data / "train").mkdir(parents=True)
+    (data / "align_report.json").write_text(json.dumps({"settings": {"mode": "facenet", "size": 32}}))
+    (run / "recipe.json").write_text(json.dumps({"data": {"train": str(data / "train")}}))
+    meta = read_metadata(str(run))
+    assert meta["embedding_size"] == 16 and meta["input"]["size"] == [h.SIZE, h.SIZE]
+    assert meta["input"]["dtype"] == "float32" and meta["output"]["l2_normalised"] is False
+    assert meta["alignment"]["mode"] == "facenet" and meta["alignment"]["template"] == "facenet_box"
+    assert meta["thresholds"] is None and meta["flip_fusion"] is False
+    plain = read_metadata(str(run / "embedder.keras"))
+    assert plain["alignment"]["mode"] == "unknown" and plain["embedding_size"] == 16
+    cut = tmp_path / "cut.keras"
+    cut.write_bytes((run / "embedder.keras").read_bytes()[:500])
+    with pytest.raises(InputError, match="cut.keras"):
+        read_metadata(str(cut))
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x10\x00\x00\x00TFL3")
+    with pytest.raises(InputError, match="bad.tflite"):
+        read_metadata(str(bad))

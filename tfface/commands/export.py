@@ -128,6 +128,12 @@ def run(args):
 
             print(f"tfface export: {_MISSING}", file=sys.stderr)
             return 2
+    if thresholds and thresholds.get("eval_flip") is not None:
+        wanted = "sum" if args.flip else "none"
+        if thresholds["eval_flip"] != wanted:
+            print(f"tfface export: warning: the thresholds were measured with tfface eval --flip "
+                  f"{thresholds['eval_flip']} but this export {'fuses' if args.flip else 'does not fuse'} "
+                  f"flips (eval --flip {wanted} measures it); they may not apply", file=sys.stderr)
     with DirLock.beside(args.out, f"tfface export -> {args.out}"):
         return _export(args, source, image_size, thresholds)
 
