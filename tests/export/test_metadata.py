@@ -86,13 +86,16 @@ def test_far_keys_and_eval_thresholds(tmp_path):
 
     assert [far_key(f) for f in (1e-3, 0.05, 1e-6, 0.1)] == ["1e-3", "5e-2", "1e-6", "1e-1"]
     eval_json = {"lfw": {"metric": "cosine", "threshold": 0.21, "accuracy": 0.99, "folds": 10,
-                         "far_thresholds": {"0.001": 0.4, "0.0001": None}},
+                         "far_resolution": 1 / 3000,
+                         "far_thresholds": {"0.001": 0.4, "0.0001": 0.5, "1e-05": None}},
                  "cfp": {"metric": "cosine", "threshold": 0.3, "far_thresholds": {"0.001": 0.5}}}
     (tmp_path / "eval.json").write_text(json.dumps(eval_json))
     with pytest.raises(InputError, match="several verification sets"):
         thresholds_from_eval(str(tmp_path / "eval.json"))
     thr = thresholds_from_eval(str(tmp_path), "lfw")
+    # 1e-4 < 1/3000 impostors: not measurable, so not recorded as a threshold
     assert thr["far"] == {"1e-3": 0.4} and thr["best_accuracy"] == 0.21 and thr["set"] == "lfw"
+    assert thr["below_resolution"] == ["1e-4"]
     eval_json["lfw"]["metric"] = "euclidean"
     (tmp_path / "eval.json").write_text(json.dumps(eval_json))
     with pytest.raises(InputError, match="metric euclidean"):

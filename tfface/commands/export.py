@@ -231,8 +231,11 @@ def _export(args, source, image_size, thresholds):
     thr = meta["thresholds"]
     if thr:
         fars = ", ".join(f"FAR {k}: {v:.4f}" for k, v in thr["far"].items())
+        best = "n/a" if thr.get("best_accuracy") is None else f"{thr['best_accuracy']:.4f}"
         print(f"thresholds (cosine, from {thr['source']} [{thr['set']}]): best accuracy "
-              f"{thr['best_accuracy']:.4f}" + (f"; {fars}" if fars else ""))
+              f"{best}" + (f"; {fars}" if fars else "")
+              + (f" (not recorded, below the set's resolution: FAR {', '.join(thr['below_resolution'])})"
+                 if thr.get("below_resolution") else ""))
     print(f"check: {check}")
     if args.format == "saved_model":
         print(

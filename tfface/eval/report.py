@@ -7,7 +7,6 @@ or ``{"fpr": [...], "tpr": [...]}``; a CMC is ``{rank: rate}`` or a list of rate
 1, 2, .... A TAR whose FAR lies below the set's resolution (``far_resolution`` = 1/N_impostor)
 is the FAR = 0 point: the table marks it with ``*``.
 """
-import json
 import math
 import os
 
