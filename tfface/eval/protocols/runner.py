@@ -65,7 +65,8 @@ def make_embed(model, flip="none", batch_size=64, image_size=None, cache=None, p
             use_cache = None  # a plain callable cannot be keyed: no disk cache
         emb = extract_embeddings(model, images, batch_size=batch_size, image_size=image_size,
                                  flip=flip, cache=use_cache, progress=progress is not None,
-                                 cache_key=cache_key, names=names, max_pixels=max_pixels)
+                                 cache_key=cache_key, names=names if names is not None else key,
+                                 max_pixels=max_pixels)
         emb = np.asarray(emb, dtype=np.float32)
         done[key] = (len(images), emb)
         return emb
