@@ -349,6 +349,13 @@ def test_export_outputs_in_the_way_and_lock(world, tmp_path, capsys):
     with DirLock.beside(tmp_path / "sm", "test holder"):
         assert tfface("export", world["run"], tmp_path / "sm") == EXIT_BUSY
     assert "test holder" in capsys.readouterr().err and not (tmp_path / "sm").exists()
+    # what an export killed with SIGKILL leaves (a staging folder, a temporary file) is removed
+    # by the next export to the same path, under its lock; other names are left alone
+    (tmp_path / ".sm.partial-1-2").mkdir()
+    (tmp_path / ".sm.partial-1-2" / "saved_model.pb").write_bytes(b"half")
+    (tmp_path / ".other.partial-1-2").mkdir()
+    assert tfface("export", world["run"], tmp_path / "sm", "--agreement-images", "0") == 0
+    assert leftovers(tmp_path) == [".other.partial-1-2"]
 
 
 def test_serving_signature_checks_size_and_dtype(world, tmp_path):
@@ -373,3 +380,28 @@ def test_serving_signature_checks_size_and_dtype(world, tmp_path):
         emb(np.random.default_rng(0).uniform(0, 1, (2, SIZE, SIZE, 3)).astype(np.float32))
     with pytest.raises(ValueError, match="takes 32x32"):
         emb(np.zeros((2, 24, 24, 3), np.uint8))
+
+
+@pytest.mark.slow
+def test_export_killed_mid_write_keeps_the_previous_saved_model(world, tmp_path):
+    """SIGKILL while the new SavedModel is being staged: the previous export is intact, and the
+    next --overwrite (under the lock the dead process no longer holds) cleans the staging folder."""
+    import time
+
+    sm = tmp_path / "sm"
+    assert tfface("export", world["run"], sm, "--agreement-images", "0") == 0
+    before = {p.relative_to(sm): p.read_bytes() for p in sm.rglob("*") if p.is_file()}
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen([sys.executable, "-m", "tfface.cli", "export", str(world["other_path"]), str(sm),
+                             "--overwrite", "--agreement-images", "0"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not any(n.startswith(".sm.partial-") for n in os.listdir(tmp_path)):
+        assert proc.poll() is None and time.monotonic() < deadline, "the export never staged"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    after = {p.relative_to(sm): p.read_bytes() for p in sm.rglob("*") if p.is_file()}
+    assert after == before
+    assert tfface("export", world["other_path"], sm, "--overwrite", "--agreement-images", "0") == 0
+    assert leftovers(tmp_path) == []

@@ -135,7 +135,28 @@ def run(args):
                   f"{thresholds['eval_flip']} but this export {'fuses' if args.flip else 'does not fuse'} "
                   f"flips (eval --flip {wanted} measures it); they may not apply", file=sys.stderr)
     with DirLock.beside(args.out, f"tfface export -> {args.out}"):
+        _remove_stale_leftovers(args.out)
         return _export(args, source, image_size, thresholds)
+
+
+def _remove_stale_leftovers(out):
+    """Staging folders and temporary files an export to ``out`` killed earlier (``kill -9``, a
+    power cut) left beside it. Called under the lock beside ``out``, so no live export owns them."""
+    import shutil
+
+    from tfface.files import leftovers
+
+    folder, name = os.path.split(os.path.abspath(out))
+    for stale in leftovers(folder):
+        if stale.startswith(f".{name}."):
+            path = os.path.join(folder, stale)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
 
 
 def _check_source(workdir):
