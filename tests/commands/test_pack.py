@@ -47,9 +47,9 @@ def test_pack_pairs_txt_and_protocol(tmp_path, capsys):
     assert issame.tolist() == [True, True, False, False] * 2
     assert images[0] == (root / "p0" / "p0_0001.png").read_bytes()
     assert images[5] == (root / "p1" / "p1_0002.png").read_bytes()  # p0-1 x p1-2 mismatched
-    # Through the protocol: same content; existing OUT needs --overwrite.
+    # Through the protocol: same content; existing OUT needs --overwrite (exit 3: path in the way).
     assert cli.main(["pack", str(out), "--protocol", "lfw", "--data", str(root),
-                     "--set-option", "lfw.ext=png"]) == 2
+                     "--set-option", "lfw.ext=png"]) == 3
     assert cli.main(["pack", str(out), "--protocol", "lfw", "--data", str(root),
                      "--set-option", "lfw.ext=png", "--overwrite"]) == 0
     assert read_bin(out)[0] == images

@@ -151,7 +151,7 @@ def test_bad_sources_are_named(tmp_path, images):
         extract_embeddings(asym_fn, [str(tmp_path / "missing.jpg")])
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
         extract_embeddings(asym_fn, images[..., 0])
-    with pytest.raises(ValueError, match="decode"):
+    with pytest.raises(ValueError, match="image 0: not an image"):
         extract_embeddings(asym_fn, [b"not an image"], progress=False)
     with pytest.raises(ValueError, match="model"):
         extract_embeddings(str(tmp_path / "nothing"), images)

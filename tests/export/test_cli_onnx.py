@@ -39,12 +39,12 @@ def test_cli_exports_a_run_directory(tmp_path, h, capsys):
     images = h.images(4, seed=5)
     got = fn(images=tf.constant(images))["embeddings"].numpy()
     np.testing.assert_allclose(got, h.reference(model, images, flip=True), atol=1e-5)
-    meta = json.loads((out / "assets.extra" / "tfface_export.json").read_text())
-    assert meta["flip"] is True
+    meta = json.loads((out / "assets" / "tfface.json").read_text())
+    assert meta["flip_fusion"] is True
 
     # the same OUT again is refused, naming the directory, and --overwrite replaces it
     again = _cli(str(workdir / "embedder.keras"), str(out))
-    assert again.returncode == 2 and "not empty" in again.stderr and str(out) in again.stderr
+    assert again.returncode == 3 and "not empty" in again.stderr and str(out) in again.stderr
 
 
 def test_cli_errors_name_the_input(tmp_path):
@@ -92,8 +92,10 @@ def test_onnx_export_matches_keras(tmp_path, h):
     model = h.embedder(kind="ops")
     path = str(tmp_path / "model.onnx")
     meta = export_onnx(model, path, flip=True)
-    assert meta["outputs"]["embeddings"]["shape"] == [None, 16]
-    with pytest.raises(FileExistsError, match="exists"):
+    assert meta["embedding_size"] == 16
+    from tfface.files import OutputError
+
+    with pytest.raises(OutputError, match="exists"):
         export_onnx(model, path)
     assert HAVE_ORT, "onnxruntime is needed to check the ONNX export (pip install onnxruntime)"
     import onnxruntime

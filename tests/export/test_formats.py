@@ -95,7 +95,7 @@ def test_every_format_verifies_like_keras(exports, pairs):
 
 def test_export_command_reports_agreement(exports, tmp_path):
     _, files = exports
-    meta = json.loads(open(os.path.join(files["saved_model"], "assets.extra", "tfface_export.json")).read())
+    meta = json.loads(open(os.path.join(files["saved_model"], "assets", "tfface.json")).read())
     report = meta["agreement"]
     assert report["ok"] and report["images"] == 32 and report["min_cosine"] > 0.9999
     assert report["min_cosine"] <= report["mean_cosine"] <= 1.0 + 1e-9

@@ -73,23 +73,24 @@ def test_signature_and_metadata(exported, h):
     assert spec.name == "images" and spec.dtype == tf.uint8
     assert spec.shape.as_list() == [None, h.SIZE, h.SIZE, 3]
     assert fn.structured_outputs["embeddings"].shape.as_list() == [None, 16]
-    with open(os.path.join(flipped, "assets.extra", "tfface_export.json")) as f:
+    with open(os.path.join(flipped, "assets", "tfface.json")) as f:
         on_disk = json.load(f)
     assert on_disk == json.loads(json.dumps(meta_flip))
-    assert meta_flip["flip"] is True and meta_plain["flip"] is False
-    assert meta_plain["outputs"]["embeddings"]["shape"] == [None, 16]
-    assert meta_plain["inputs"]["images"] == {"dtype": "uint8", "shape": [None, h.SIZE, h.SIZE, 3]}
+    assert meta_flip["flip_fusion"] is True and meta_plain["flip_fusion"] is False
+    assert meta_plain["embedding_size"] == 16
+    assert meta_plain["input"]["size"] == [h.SIZE, h.SIZE] and meta_plain["input"]["dtype"] == "uint8"
 
 
 def test_refuses_to_overwrite_and_wrong_sizes(exported, tmp_path, h):
     from tfface.export import export_saved_model
+    from tfface.files import OutputError
 
     model, _, plain, _, _, _ = exported
-    with pytest.raises(FileExistsError, match="not empty"):
+    with pytest.raises(OutputError, match="not empty"):
         export_saved_model(model, plain)
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "keep.txt").write_text("x")
-    with pytest.raises(FileExistsError, match="no saved_model.pb"):
+    with pytest.raises(OutputError, match="no saved_model.pb"):
         export_saved_model(model, str(tmp_path / "notes"), overwrite=True)
     assert (tmp_path / "notes" / "keep.txt").exists()
     with pytest.raises(ValueError, match="fixed at 32"):
@@ -109,7 +110,7 @@ def test_free_size_embedder_and_mixed_precision(tmp_path, h):
     with dtype_policy("mixed_float16"):
         model = h.embedder(input_hw=(None, None), kind="ops", name="free_size")
     meta = export_saved_model(model, str(tmp_path / "free"), image_size=(40, 36), overwrite=True)
-    assert meta["inputs"]["images"]["shape"] == [None, 40, 36, 3]
+    assert meta["input"]["size"] == [40, 36]
     fn = tf.saved_model.load(str(tmp_path / "free")).signatures["serving_default"]
     images = h.images(3, hw=(40, 36), seed=3)
     got = fn(images=tf.constant(images))["embeddings"]
@@ -143,7 +144,7 @@ def test_load_embedder_reads_the_export(exported, h, tmp_path):
     fn = load_embedder(plain).signatures["serving_default"]
     got = fn(images=tf.constant(images))["embeddings"].numpy()
     np.testing.assert_allclose(got, h.reference(model, images, flip=False), atol=1e-5)
-    with pytest.raises(FileNotFoundError, match=r"embedder\.keras.*saved_model\.pb"):
+    with pytest.raises(ValueError, match=r"embedder\.keras.*saved_model\.pb"):
         load_embedder(str(tmp_path))
 
 

@@ -251,7 +251,7 @@ def run(args):
 
     stages.start("export", f"SavedModel -> {export_dir}")
     meta = export_saved_model(embedder, export_dir)
-    dim = meta["outputs"]["embeddings"]["shape"][1]
+    dim = meta["embedding_size"]
     stages.done(f"serving_default(images uint8 [N, {height}, {width}, 3]) -> embeddings [N, {dim}], "
                 "L2-normalised", path=os.path.abspath(export_dir), embedding_size=dim)
 

@@ -44,6 +44,12 @@ def add_arguments(parser):
     parser.add_argument("--min-agreement", type=float, default=None, metavar="COS",
                         help="warn when an image's cosine with the Keras embedding is below this (default 0.99)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the agreement is below --min-agreement")
+    parser.add_argument("--thresholds", metavar="EVAL_JSON[:SET]", default=None,
+                        help="record the decision thresholds tfface eval measured (its OUT/eval.json or "
+                        "OUT folder; :SET names the verification set when it holds several)")
+    parser.add_argument("--alignment", choices=("arcface", "facenet", "unknown"), default=None,
+                        help="the face alignment the model expects, recorded in the metadata (default: "
+                        "from the training data's align_report.json when found, else unknown)")
 
 
 def _image_size(values):
@@ -60,17 +66,38 @@ def _dims(shape):
     return "[" + ", ".join("N" if i == 0 else ("?" if d is None else str(d)) for i, d in enumerate(shape)) + "]"
 
 
+def _thresholds(spec):
+    from tfface.export.metadata import thresholds_from_eval
+
+    path, set_name = spec, None
+    if not os.path.exists(spec) and ":" in spec:
+        path, _, set_name = spec.rpartition(":")
+    if not os.path.exists(path):
+        from tfface.files import InputError
+
+        raise InputError(f"--thresholds {spec}: {path} does not exist; expected tfface eval's "
+                         "OUT/eval.json (or OUT)")
+    return thresholds_from_eval(path, set_name or None)
+
+
+def _alignment(args, source, size):
+    from tfface.export import metadata as md
+
+    if args.alignment:
+        return md.alignment_for(size, args.alignment, source="--alignment")
+    run_dir = os.path.dirname(source) if os.path.basename(source) == "embedder.keras" else None
+    report = md.find_align_report(run_dir) if run_dir else None
+    if report:
+        return md.alignment_from_report(report, size)
+    return md.alignment_for(size, None)
+
+
 def run(args):
-    from tfface.export.agreement import MIN_COSINE, check_agreement, describe, sample_images
-    from tfface.export.load import load_embedder, resolve_embedder_path
+    from tfface.files import DirLock, InputError, report
 
     try:
         image_size = _image_size(args.image_size)
-        source = resolve_embedder_path(args.workdir)
-        if not source.endswith(".keras"):
-            kind = "a SavedModel" if os.path.isdir(source) else f"an {os.path.splitext(source)[1][1:].upper()}"
-            raise ValueError(f"{args.workdir!r} is already {kind} export; expected a training run "
-                             "directory (holding embedder.keras) or a .keras file")
+        source = _check_source(args.workdir)
         if args.quantize != "none" and args.format != "tflite":
             raise ValueError(f"--quantize {args.quantize} is for --format tflite")
         if args.quantize == "int8" and not args.calibration:
@@ -81,20 +108,18 @@ def run(args):
 
             if not list_tfrecords(args.calibration):
                 raise FileNotFoundError(f"--calibration {args.calibration!r} does not exist")
+        thresholds = _thresholds(args.thresholds) if args.thresholds else None
     except (FileNotFoundError, ValueError) as err:
-        print(f"tfface export: {err}", file=sys.stderr)
-        return 2
-    try:
-        # Refuse a clobbering OUT before spending time loading the model.
-        if args.format == "saved_model":
-            from tfface.export.saved_model import check_out_dir
+        return report("export", err if isinstance(err, InputError) else InputError(str(err)))
+    # Refuse a clobbering OUT before spending time loading the model.
+    if args.format == "saved_model":
+        from tfface.export.saved_model import check_out_dir
 
-            check_out_dir(args.out, args.overwrite)
-        elif os.path.exists(args.out) and not args.overwrite:
-            raise FileExistsError(f"{args.format} output {args.out!r} exists; pass --overwrite to replace it")
-    except FileExistsError as err:
-        print(f"tfface export: {err}", file=sys.stderr)
-        return 2
+        check_out_dir(args.out, args.overwrite)
+    else:
+        from tfface.export.onnx import check_out_file
+
+        check_out_file(args.out, args.overwrite, args.format.upper() if args.format == "onnx" else "TFLite")
     if args.format == "onnx":
         try:
             import tf2onnx  # noqa: F401
@@ -103,8 +128,63 @@ def run(args):
 
             print(f"tfface export: {_MISSING}", file=sys.stderr)
             return 2
+    if thresholds and thresholds.get("eval_flip") is not None:
+        wanted = "sum" if args.flip else "none"
+        if thresholds["eval_flip"] != wanted:
+            print(f"tfface export: warning: the thresholds were measured with tfface eval --flip "
+                  f"{thresholds['eval_flip']} but this export {'fuses' if args.flip else 'does not fuse'} "
+                  f"flips (eval --flip {wanted} measures it); they may not apply", file=sys.stderr)
+    with DirLock.beside(args.out, f"tfface export -> {args.out}"):
+        _remove_stale_leftovers(args.out)
+        return _export(args, source, image_size, thresholds)
+
+
+def _remove_stale_leftovers(out):
+    """Staging folders and temporary files an export to ``out`` killed earlier (``kill -9``, a
+    power cut) left beside it. Called under the lock beside ``out``, so no live export owns them."""
+    import shutil
+
+    from tfface.files import leftovers
+
+    folder, name = os.path.split(os.path.abspath(out))
+    for stale in leftovers(folder):
+        if stale.startswith(f".{name}."):
+            path = os.path.join(folder, stale)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+
+
+def _check_source(workdir):
+    from tfface.export.load import resolve_embedder_path
+
+    source = resolve_embedder_path(workdir)
+    if not source.endswith(".keras"):
+        kind = "a SavedModel" if os.path.isdir(source) else f"an {os.path.splitext(source)[1][1:].upper()}"
+        raise ValueError(f"{workdir!r} is already {kind} export; expected a training run "
+                         "directory (holding embedder.keras) or a .keras file")
+    return source
+
+
+def _export(args, source, image_size, thresholds):
+    from tfface.export.agreement import MIN_COSINE, check_agreement, describe, sample_images
+    from tfface.export.load import load_embedder
+    from tfface.export.saved_model import embedder_image_size
+
     print(f"loading {source}")
     embedder = load_embedder(args.workdir)
+    try:
+        size = embedder_image_size(embedder, image_size)
+    except ValueError as err:
+        print(f"tfface export: {err}", file=sys.stderr)
+        return 2
+    alignment = _alignment(args, source, None if None in size else list(size))
+    common = dict(flip=args.flip, image_size=image_size, overwrite=args.overwrite, alignment=alignment,
+                  thresholds=thresholds, model_info={"source": os.path.abspath(source)})
     what = args.format + (f" ({args.quantize})" if args.format == "tflite" else "")
     print(f"exporting {embedder.name} ({embedder.count_params():,} parameters) as {what}"
           f"{' with flip fusion' if args.flip else ''} -> {args.out}", flush=True)
@@ -112,26 +192,23 @@ def run(args):
         if args.format == "saved_model":
             from tfface.export.saved_model import export_saved_model
 
-            meta = export_saved_model(embedder, args.out, flip=args.flip, image_size=image_size, overwrite=args.overwrite)
+            meta = export_saved_model(embedder, args.out, **common)
         elif args.format == "onnx":
             from tfface.export.onnx import DEFAULT_OPSET, export_onnx
 
-            meta = export_onnx(
-                embedder, args.out, flip=args.flip, image_size=image_size,
-                opset=args.opset or DEFAULT_OPSET, overwrite=args.overwrite,
-            )
+            meta = export_onnx(embedder, args.out, opset=args.opset or DEFAULT_OPSET, **common)
         else:
             from tfface.export.tflite import export_tflite
 
             meta = export_tflite(
-                embedder, args.out, quantize=args.quantize, calibration=args.calibration, flip=args.flip,
-                image_size=image_size, calibration_size=args.calibration_size, overwrite=args.overwrite,
+                embedder, args.out, quantize=args.quantize, calibration=args.calibration,
+                calibration_size=args.calibration_size, **common,
             )
-    except (FileExistsError, IsADirectoryError, ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError) as err:
         print(f"tfface export: {err}", file=sys.stderr)
         return 2
 
-    in_shape = meta["inputs"]["images"]["shape"][1:]
+    in_shape = list(meta["input"]["size"] or [None, None]) + [3]
     threshold = MIN_COSINE if args.min_agreement is None else args.min_agreement
     report = None
     status = 0
@@ -156,18 +233,30 @@ def run(args):
             print(describe(report, f"{what} export"), file=sys.stderr, flush=True)
             status = 1 if args.strict else 0
     if report is not None and args.format == "saved_model":
-        import json
+        from tfface.export.metadata import write_saved_model_metadata
 
-        meta_path = os.path.join(args.out, "assets.extra", "tfface_export.json")
         meta["agreement"] = report
-        with open(meta_path, "w") as fh:
-            json.dump(meta, fh, indent=2)
-    out_shape = meta["outputs"]["embeddings"]["shape"]
+        write_saved_model_metadata(args.out, meta)
     size = _size(args.out)
-    print(f"wrote {args.out} ({what}, {size / 1e6:.2f} MB): images uint8 {_dims(meta['inputs']['images']['shape'])} -> "
-          f"embeddings float32 {_dims(out_shape)}, L2-normalised, flip fusion {'on' if meta['flip'] else 'off'}")
-    if args.format == "saved_model":
-        print(f"metadata: {os.path.join(args.out, 'assets.extra', 'tfface_export.json')}")
+    print(f"wrote {args.out} ({what}, {size / 1e6:.2f} MB): images uint8 {_dims([None, *in_shape])} -> "
+          f"embeddings float32 {_dims([None, meta['embedding_size']])}, L2-normalised, flip fusion "
+          f"{'on' if meta['flip_fusion'] else 'off'}")
+    from tfface.export.metadata import METADATA_KEY, SAVED_MODEL_FILE
+
+    where = {"saved_model": os.path.join(args.out, SAVED_MODEL_FILE),
+             "onnx": f"{args.out} metadata_props[{METADATA_KEY!r}]",
+             "tflite": f"{args.out} flatbuffer metadata {METADATA_KEY!r}"}[args.format]
+    align = meta["alignment"]
+    print(f"metadata: {where}: alignment {align['mode']}"
+          + (f" ({align['source']})" if align['mode'] != 'unknown' else " (not recorded; pass --alignment)"))
+    thr = meta["thresholds"]
+    if thr:
+        fars = ", ".join(f"FAR {k}: {v:.4f}" for k, v in thr["far"].items())
+        best = "n/a" if thr.get("best_accuracy") is None else f"{thr['best_accuracy']:.4f}"
+        print(f"thresholds (cosine, from {thr['source']} [{thr['set']}]): best accuracy "
+              f"{best}" + (f"; {fars}" if fars else "")
+              + (f" (not recorded, below the set's resolution: FAR {', '.join(thr['below_resolution'])})"
+                 if thr.get("below_resolution") else ""))
     print(f"check: {check}")
     if args.format == "saved_model":
         print(

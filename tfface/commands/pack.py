@@ -40,14 +40,22 @@ def run(args):
     if args.protocol and not args.data:
         print("tfface pack: --protocol needs --data", file=sys.stderr)
         return 2
+    from tfface.files import EXIT_OUTPUT, DirLock
+
+    if os.path.islink(args.out) or os.path.isdir(args.out):
+        print(f"tfface pack: {args.out} is a {'symbolic link' if os.path.islink(args.out) else 'folder'}; "
+              "give a file path", file=sys.stderr)
+        return EXIT_OUTPUT
     if os.path.exists(args.out) and not args.overwrite:
         print(f"tfface pack: {args.out} exists (use --overwrite)", file=sys.stderr)
-        return 2
+        return EXIT_OUTPUT
     try:
         images, issame = _pairs(args)
         from tfface.data.binwriter import pack_pairs
 
-        pack_pairs(images, issame, args.out, size=args.size, quality=args.quality)
+        # Written to a temporary file renamed onto OUT: a failure keeps a previous OUT.
+        with DirLock.beside(args.out, "tfface pack"):
+            pack_pairs(images, issame, args.out, size=args.size, quality=args.quality)
     except (ValueError, FileNotFoundError, NotADirectoryError) as err:
         print(f"tfface pack: {err}", file=sys.stderr)
         return 2

@@ -34,18 +34,18 @@ def write_bin(path, images_bytes, issame):
         if isinstance(s, (bool, np.bool_)) or (isinstance(s, (int, np.integer)) and s in (0, 1)):
             flags.append(bool(s))
         else:
-            raise ValueError(f"{path}: issame[{i}] is {s!r}; expected a bool")
+            raise ValueError(f"{path}: issame[{i}] is a {type(s).__name__}; expected a bool")
     if len(images) != 2 * len(flags):
         raise ValueError(f"{path}: {len(images)} images for {len(flags)} pairs; expected "
                          f"{2 * len(flags)} (2 per pair)")
     if not flags:
         raise ValueError(f"{path}: no pairs to write")
+    from tfface.files import atomic_file
+
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
+    with atomic_file(path) as f:
         pickle.dump((images, flags), f, protocol=PICKLE_PROTOCOL)
-    os.replace(tmp, path)
     return path
 
 

@@ -197,6 +197,16 @@ def _check_opcodes(data, path):
         )
 
 
+def _brief(value):
+    """A short description of a value read from an untrusted file (a container's repr could be
+    huge or nested deeper than Python's recursion limit)."""
+    if isinstance(value, (bool, int, float, type(None))):
+        return repr(value)
+    if isinstance(value, (list, tuple, dict, set, frozenset, bytes, bytearray, str)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return f"a {type(value).__name__}"
+
+
 def read_bin(path):
     """Read an insightface verification ``.bin`` file (``lfw.bin``, ``cfp_fp.bin``, ...).
 
@@ -217,8 +227,8 @@ def read_bin(path):
         obj = RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
-    except (pickle.UnpicklingError, EOFError, IndexError, TypeError) as err:
-        raise ValueError(f"{path}: not a valid pickle ({err})") from None
+    except (pickle.UnpicklingError, EOFError, IndexError, TypeError, RecursionError, MemoryError) as err:
+        raise ValueError(f"{path}: not a valid pickle ({type(err).__name__}: {str(err)[:200]})") from None
 
     if not isinstance(obj, (tuple, list)) or len(obj) != 2:
         raise ValueError(
@@ -240,7 +250,7 @@ def read_bin(path):
     for i, s in enumerate(flags):
         # bool is an int subclass; protocol-0/1 pickles may store flags as 0/1.
         if not isinstance(s, int) or s not in (0, 1):
-            raise ValueError(f"{path}: issame[{i}] is {s!r}; expected a bool")
+            raise ValueError(f"{path}: issame[{i}] is {_brief(s)}; expected a bool")
         issame.append(bool(s))
     if len(images) != 2 * len(issame):
         raise ValueError(

@@ -31,6 +31,7 @@ import weakref
 import numpy as np
 
 from tfface.data.images import decode_and_resize, list_tfrecords, parse_image_size, resize_image
+from tfface.files import InputError, OutputError, atomic_file, describe_os_error
 
 FLIP_MODES = ("none", "sum", "concat")
 # v2: images are preprocessed by tfface.data.images (rounded to the uint8 grid after resizing).
@@ -103,6 +104,46 @@ def _dataset(kind, payload, batch_size, image_size):
     return ds.batch(batch_size).prefetch(2)
 
 
+def check_images(kind, payload, names=None, max_pixels=None):
+    """The one image input rule (:func:`tfface.data.images.check_image_bytes` /
+    ``check_image_file``) on every encoded image before any is decoded: a known format and at
+    most ``max_pixels`` pixels declared in its header (a 187 KB PNG can declare 15000x15000
+    pixels, 0.9 GB once decoded). Raises :class:`tfface.data.images.ImageRejected` naming the file
+    (or ``names[i]`` for encoded bytes). Arrays and TFRecord sets (checked by ``tfface build``)
+    pass through."""
+    from tfface.data.images import DEFAULT_MAX_PIXELS, check_image_bytes, check_image_file
+
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    if kind == "paths":
+        for path in payload:
+            check_image_file(path, max_pixels=limit)
+    elif kind == "bytes":
+        for i, data in enumerate(payload):
+            check_image_bytes(data, _name(names, i), max_pixels=limit)
+
+
+def _name(names, i):
+    if names is None:
+        return f"image {i}"
+    if isinstance(names, str):
+        return f"{names} record {i}"
+    return names[i]
+
+
+def _find_bad_image(kind, payload, start, stop, image_size, names):
+    """The first image in ``[start, stop)`` that does not decode alone, named; None if all do."""
+    import tensorflow as tf
+
+    for i in range(start, min(stop, len(payload))):
+        try:
+            data = tf.io.read_file(payload[i]) if kind == "paths" else tf.constant(payload[i])
+            decode_and_resize(data, image_size)
+        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as err:
+            name = payload[i] if kind == "paths" else _name(names, i)
+            return f"{name}: cannot be decoded ({err.message.splitlines()[0][:200]})"
+    return None
+
+
 # --- models --------------------------------------------------------------------------------------
 
 def _signature_parts(signature):
@@ -135,12 +176,12 @@ def _resolve_model(model_or_fn):
         path = os.fspath(model)
         try:
             model = load_embedder(path)
-        except FileNotFoundError as err:
-            raise ValueError(f"model={path!r}: {err}") from None
+        except (FileNotFoundError, ValueError) as err:
+            raise InputError(f"model={path!r}: {err}") from None
         if isinstance(model, ExportedEmbedder):
             return _resolve_exported(model)
         if not isinstance(model, keras.Model):
-            return _resolve_saved_model(model, lambda: _hash_files(_all_files(path)))
+            return _resolve_saved_model(model, lambda: "savedmodel:" + _hash_files(_all_files(path), path))
     if isinstance(model, ExportedEmbedder):
         return _resolve_exported(model)
     if isinstance(model, keras.Model) or isinstance(model, keras.layers.Layer):
@@ -219,10 +260,12 @@ def _all_files(path):
     return sorted(out)
 
 
-def _hash_files(files):
+def _hash_files(files, root=None):
+    """sha256 over the files' contents (and their names relative to ``root``): a model
+    re-exported to the same path gets a new key, a copy elsewhere the same."""
     h = hashlib.sha256()
     for f in files:
-        h.update(os.fsencode(f))
+        h.update(os.fsencode(os.path.relpath(f, root) if root else os.path.basename(f)))
         with open(f, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
@@ -260,7 +303,7 @@ def _hash_images(kind, payload):
 # --- main entry ----------------------------------------------------------------------------------
 
 def extract_embeddings(model_or_fn, images, batch_size=64, image_size=None, flip="none",
-                       cache=None, progress=True, cache_key=None):
+                       cache=None, progress=True, cache_key=None, names=None, max_pixels=None):
     """Embeddings ``(N, D)`` float32 (``(N, 2D)`` with ``flip="concat"``) of ``images``, in order.
 
     ``image_size``: ``(H, W)`` or an int; images are resized to it as the training pipeline
@@ -270,6 +313,12 @@ def extract_embeddings(model_or_fn, images, batch_size=64, image_size=None, flip
     For a plain callable the model cannot be fingerprinted: pass ``cache_key`` (any string that
     changes whenever the function does) to use the cache. Embeddings are returned as the model
     gives them (not normalised): the protocols normalise.
+
+    Encoded images (paths, bytes) pass the one image rule first (:func:`check_images`, at most
+    ``max_pixels`` pixels, default :data:`tfface.data.images.DEFAULT_MAX_PIXELS`); ``names``
+    names encoded bytes in errors (a list, or a source name: ``"lfw.bin"`` -> ``"lfw.bin record
+    7"``). A cache folder that cannot be created or written raises
+    :class:`tfface.files.OutputError` naming it; a cache entry is written atomically.
     """
     import tensorflow as tf
 
@@ -282,6 +331,7 @@ def extract_embeddings(model_or_fn, images, batch_size=64, image_size=None, flip
     except (TypeError, ValueError):
         raise ValueError(f"image_size must be an int or (height, width), got {image_size!r}") from None
     kind, payload, count = _classify_source(images)
+    check_images(kind, payload, names, max_pixels)
     fn, model_size, fingerprint = _resolve_model(model_or_fn)
     if image_size is None:
         image_size = model_size
@@ -299,10 +349,15 @@ def extract_embeddings(model_or_fn, images, batch_size=64, image_size=None, flip
         h.update(model_id.encode())
         h.update(_hash_images(kind, payload).encode())
         h.update(f"|flip={flip}|size={image_size}".encode())
-        os.makedirs(cache, exist_ok=True)
+        prepare_output_dir(cache, "the embedding cache")
         path = os.path.join(cache, f"embeddings-{h.hexdigest()[:24]}.npy")
         if os.path.isfile(path):
-            return np.load(path)
+            try:
+                cached = np.load(path, allow_pickle=False)
+                if cached.ndim == 2 and (count is None or cached.shape[0] == count):
+                    return cached
+            except (OSError, ValueError, EOFError):
+                pass  # a damaged entry is recomputed and replaced
 
     ds = _dataset(kind, payload, batch_size, image_size)
     from tqdm.auto import tqdm
@@ -318,7 +373,12 @@ def extract_embeddings(model_or_fn, images, batch_size=64, image_size=None, flip
         except StopIteration:
             break
         except tf.errors.InvalidArgumentError as err:
-            raise ValueError(f"could not decode or batch the images after image {done} (an image "
+            culprit = None
+            if kind in ("paths", "bytes"):
+                culprit = _find_bad_image(kind, payload, done, done + batch_size, image_size, names)
+            if culprit:
+                raise InputError(culprit) from None
+            raise InputError(f"could not decode or batch the images after image {done} (an image "
                              "that is not an image, or images of different sizes without "
                              f"image_size): {err.message.splitlines()[0]}") from None
         emb = fn(batch)
@@ -341,10 +401,30 @@ def extract_embeddings(model_or_fn, images, batch_size=64, image_size=None, flip
         raise ValueError("images yielded no image")
     result = np.concatenate(out, axis=0)
     if path is not None:
-        tmp = path + ".tmp.npy"
-        np.save(tmp, result)
-        os.replace(tmp, path)
+        with atomic_file(path) as fh:
+            np.save(fh, result, allow_pickle=False)
     return result
+
+
+def prepare_output_dir(folder, what):
+    """Create ``folder`` (with parents) and check it can be written; raise
+    :class:`tfface.files.OutputError` naming it when it is a file, a symbolic link to something
+    that is not a folder, or not writable."""
+    import errno
+
+    folder = os.fspath(folder)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise OutputError(errno.ENOTDIR, f"{what} {folder} is a file, not a folder", folder)
+    if os.path.islink(folder) and not os.path.isdir(folder):
+        raise OutputError(errno.ENOENT, f"{what} {folder} is a dangling symbolic link", folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        err.filename = err.filename or folder
+        raise OutputError(err.errno, describe_os_error(err, f"create {what}"), folder) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(errno.EACCES, f"cannot write {what} {folder}: permission denied", folder)
+    return folder
 
 
 def _l2(x):

@@ -7,7 +7,6 @@ or ``{"fpr": [...], "tpr": [...]}``; a CMC is ``{rank: rate}`` or a list of rate
 1, 2, .... A TAR whose FAR lies below the set's resolution (``far_resolution`` = 1/N_impostor)
 is the FAR = 0 point: the table marks it with ``*``.
 """
-import json
 import math
 import os
 
@@ -72,6 +71,38 @@ def format_table(results):
     return "\n".join(lines)
 
 
+def far_label(far):
+    """``0.001 -> "1e-3"`` (the FAR keys of ``decision_thresholds`` and of export metadata)."""
+    mantissa, exponent = f"{float(far):e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def format_thresholds(results):
+    """The decision thresholds of every verification result, one line each: the mean of the
+    k-fold best-accuracy thresholds (± their std) and the threshold at each FAR, in the metric's
+    units with the acceptance direction. Empty when no result has them."""
+    lines = []
+    for name, r in results.items():
+        if not isinstance(r, dict) or "far_thresholds" not in r:
+            continue
+        metric = r.get("metric", "cosine")
+        accept = ">=" if metric == "cosine" else "<="
+        parts = []
+        if r.get("threshold") is not None:
+            std = float(np.std(r.get("thresholds", [r["threshold"]])))
+            parts.append(f"best accuracy ({r.get('folds', '?')}-fold mean) {r['threshold']:.4f} ± {std:.4f}")
+        for f, t in sorted(r["far_thresholds"].items(), key=lambda kv: -kv[0]):
+            if t is None or not math.isfinite(t):
+                continue
+            star = "*" if _below_resolution(r, f) else ""
+            parts.append(f"FAR {far_label(f)}{star}: {t:.4f}")
+        lines.append(f"  {name}: accept a pair when {metric} {accept} t; " + "; ".join(parts))
+    if not lines:
+        return ""
+    return "decision thresholds (tfface export --thresholds OUT/eval.json records them):\n" + "\n".join(lines)
+
+
 def _cmc_dict(r):
     cmc = r.get("cmc")
     if cmc is None:
@@ -113,10 +144,11 @@ def to_jsonable(obj, max_array=100000):
 
 
 def write_json(results, path, **extra):
-    """Write ``{"results": results, **extra}`` as JSON (see :func:`to_jsonable`)."""
+    """Write ``{"results": results, **extra}`` as strict JSON, atomically (see :func:`to_jsonable`)."""
+    from tfface.files import write_json as _write
+
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as fh:
-        json.dump(to_jsonable({**extra, "results": results}), fh, indent=2, allow_nan=False)
+    _write(path, to_jsonable({**extra, "results": results}))
     return path
 
 
@@ -156,10 +188,7 @@ def roc_figure(results, title="ROC"):
 
 def plot_roc(results, path, title="ROC"):
     """Save the ROC figure of :func:`roc_figure` as a PNG at ``path``; returns the path."""
-    fig = roc_figure(results, title)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    return _save(roc_figure(results, title), path)
 
 
 def roc_png_bytes(results, title="ROC"):
@@ -224,8 +253,11 @@ def cmc_figure(results, title="CMC"):
 
 
 def _save(fig, path):
+    from tfface.files import atomic_file
+
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, format="png")
+    with atomic_file(path) as fh:
+        fig.savefig(fh, format="png")
     return path
 
 

@@ -9,6 +9,9 @@
   full-integer int8 (calibrated on :func:`representative_images`).
 * :func:`check_agreement` — min and mean cosine between an export's and the Keras embedder's
   embeddings of a sample (the check ``tfface export`` prints, warning below ``MIN_COSINE``).
+* :func:`read_metadata` — the metadata every export carries (alignment, input, embedding size,
+  flip fusion, thresholds measured by ``tfface eval``), readable without tfface
+  (:mod:`tfface.export.metadata`).
 * :func:`load_embedder` — the one model loader (evaluation, export and the demo use it): the
   embedder of a training run directory or a ``.keras`` file, or an export (SavedModel directory,
   ``.onnx`` or ``.tflite`` file), so every format is evaluated alike.
@@ -26,6 +29,7 @@ _EXPORTS = {
     "check_agreement": "tfface.export.agreement",
     "MIN_COSINE": "tfface.export.agreement",
     "load_embedder": "tfface.export.load",
+    "read_metadata": "tfface.export.metadata",
 }
 
 

@@ -10,8 +10,11 @@ import hashlib
 import importlib
 import os
 import warnings
+import zipfile
 
 import numpy as np
+
+from tfface.files import InputError
 
 EMBEDDER_FILE = "embedder.keras"
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -34,7 +37,7 @@ def is_saved_model(path):
 def resolve_embedder_path(path):
     """The file or directory :func:`load_embedder` reads for ``path``: ``path/embedder.keras`` for
     a run directory, ``path`` itself for a ``.keras`` file or a SavedModel directory. Raises
-    FileNotFoundError / ValueError naming what was expected."""
+    :class:`tfface.files.InputError` (a ValueError) naming what was expected."""
     path = os.fspath(path)
     if os.path.isdir(path):
         candidate = os.path.join(path, EMBEDDER_FILE)
@@ -42,15 +45,15 @@ def resolve_embedder_path(path):
             return candidate
         if is_saved_model(path):
             return path
-        raise FileNotFoundError(
+        raise InputError(
             f"{path!r} holds no {EMBEDDER_FILE} and no {SAVED_MODEL_FILE}; expected a training run "
             f"directory ('tfface train RECIPE --workdir {path}' writes {EMBEDDER_FILE} when training "
             "ends), a .keras file or a SavedModel directory"
         )
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path!r} does not exist; expected {_EXPECTED}")
+        raise InputError(f"{path!r} does not exist; expected {_EXPECTED}")
     if not path.endswith((".keras",) + EXPORT_SUFFIXES):
-        raise ValueError(f"{path!r} is not a .keras file; expected {_EXPECTED}")
+        raise InputError(f"{path!r} is not a .keras file; expected {_EXPECTED}")
     return path
 
 
@@ -92,9 +95,32 @@ def load_embedder(path):
     import keras
 
     _register_tfface_objects()
-    model = keras.saving.load_model(model_path, compile=False)
+    _check_keras_archive(model_path)
+    try:
+        model = keras.saving.load_model(model_path, compile=False)
+    except (ValueError, KeyError, OSError, TypeError, zipfile.BadZipFile) as err:
+        raise InputError(f"{model_path}: cannot load the Keras model ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0][:300] if str(err) else ''}); it may be damaged, "
+                         "or need a newer tfface/Keras") from None
     embedder = getattr(model, "embedder", None)
     return embedder if isinstance(embedder, keras.Model) else model
+
+
+def _check_keras_archive(path):
+    """A ``.keras`` file is a zip archive holding ``config.json`` and ``model.weights.h5``; a
+    truncated copy fails here with a message naming the file (Keras itself reports 'file not
+    found' for the member it cannot locate)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise InputError(f"{path} is not a readable .keras archive ({err}); it may be truncated "
+                         "(an interrupted copy or download)") from None
+    missing = [n for n in ("config.json", "model.weights.h5") if n not in names]
+    if missing or bad is not None:
+        what = f"lacks {', '.join(missing)}" if missing else f"member {bad} is damaged"
+        raise InputError(f"{path} is a damaged .keras archive ({what}); it may be truncated")
 
 
 def hash_file(path):
@@ -109,8 +135,8 @@ def hash_file(path):
 class ExportedEmbedder:
     """An exported embedder file run by its own runtime: ``self(images) -> (N, D)`` float32.
 
-    ``images``: uint8 ``(N, H, W, 3)``, or floats in [0, 255] (rounded and clipped to the uint8
-    grid, as a served model receives them). ``image_size``: the fixed ``(H, W)`` or None;
+    ``images``: uint8 ``(N, H, W, 3)``, or floats holding whole pixel values in [0, 255]; any
+    other float input (e.g. [0, 1] images) is refused rather than cast. ``image_size``: the fixed ``(H, W)`` or None;
     ``embedding_size``: D; ``fingerprint()``: a key that changes with the file's contents (the
     evaluation cache uses it)."""
 
@@ -131,8 +157,26 @@ class ExportedEmbedder:
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"images have shape {images.shape}; expected (N, H, W, 3)")
         if images.dtype != np.uint8:
-            images = np.clip(np.round(images.astype(np.float32)), 0, 255).astype(np.uint8)
+            if images.size and not np.issubdtype(images.dtype, np.number):
+                raise ValueError(f"images have dtype {images.dtype}; expected uint8 pixels")
+            values = images.astype(np.float64)
+            lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+            if not (np.isfinite(values).all() and lo >= 0 and hi <= 255 and (values == np.round(values)).all()):
+                # Never cast silently: float [0, 1] images would become 0/1 pixels and
+                # normal-looking but meaningless embeddings.
+                raise ValueError(
+                    f"images have dtype {images.dtype} with values in [{lo:g}, {hi:g}]; the export takes "
+                    "uint8 pixels in [0, 255] (send uint8; float images in [0, 1] must be scaled by "
+                    "255 and rounded)")
+            images = values.astype(np.uint8)
         return np.ascontiguousarray(images)
+
+    def _check_size(self, images):
+        size = getattr(self, "image_size", None)
+        if size is not None and tuple(images.shape[1:3]) != tuple(size):
+            raise ValueError(f"{self.path}: images are {images.shape[1]}x{images.shape[2]}; this export "
+                             f"takes {size[0]}x{size[1]} (height x width) aligned crops")
+        return images
 
     def __repr__(self):
         return f"{type(self).__name__}({self.path!r})"
@@ -168,7 +212,7 @@ class OnnxEmbedder(ExportedEmbedder):
         self.embedding_size = dim if isinstance(dim, int) else None
 
     def __call__(self, images):
-        images = self._as_uint8(images).astype(self.input_dtype, copy=False)
+        images = self._check_size(self._as_uint8(images)).astype(self.input_dtype, copy=False)
         out = self.session.run([self.output_name], {self.input_name: images})[0]
         return np.asarray(out, dtype=np.float32)
 
@@ -214,7 +258,7 @@ class TFLiteEmbedder(ExportedEmbedder):
         self._batch = None
 
     def __call__(self, images):
-        images = self._as_uint8(images)
+        images = self._check_size(self._as_uint8(images))
         if self.input_dtype != np.uint8:
             images = images.astype(self.input_dtype)
         n = images.shape[0]

@@ -132,7 +132,8 @@ def thresholds_from_eval(eval_path, set_name=None):
     """The ``thresholds`` entry from a ``tfface eval`` result (``EVAL/eval.json``).
 
     Takes the verification set ``set_name`` (needed when the file holds several): its k-fold
-    mean threshold (``best_accuracy``) and its threshold at each measured FAR. Only cosine
+    mean threshold (``best_accuracy``) and its threshold at each measured FAR (a FAR below the
+    set's resolution ``1/N_impostor`` is not measured: listed in ``below_resolution``). Only cosine
     thresholds apply to the L2-normalised embeddings of an export; a ``--metric euclidean``
     result is refused. ``run.json`` beside it (when present) adds the model and flip test the
     thresholds were measured with."""
@@ -161,17 +162,23 @@ def thresholds_from_eval(eval_path, set_name=None):
         raise InputError(f"eval result {eval_path} [{set_name}] was measured with --metric {metric}; "
                          "export thresholds are cosine similarities: rerun tfface eval with the "
                          "default --metric cosine")
-    far = {}
+    far, unresolved = {}, []
+    resolution = res.get("far_resolution")
     for key, value in (res.get("far_thresholds") or {}).items():
         if value is None or not math.isfinite(float(value)):
+            continue
+        if resolution is not None and float(key) < float(resolution) * (1 - 1e-12):
+            # Below 1/N_impostor the set cannot measure the FAR (its FAR = 0 point): such a
+            # threshold would be a guess presented as a measurement.
+            unresolved.append(far_key(float(key)))
             continue
         far[far_key(float(key))] = float(value)
     best = res.get("threshold")
     entry = {"metric": "cosine", "far": far,
              "best_accuracy": None if best is None else float(best),
              "accuracy": res.get("accuracy"), "folds": res.get("folds"),
-             "num_pairs": res.get("num_pairs"), "far_resolution": res.get("far_resolution"),
-             "set": set_name, "source": os.path.abspath(eval_path)}
+             "num_pairs": res.get("num_pairs"), "far_resolution": resolution,
+             "below_resolution": unresolved, "set": set_name, "source": os.path.abspath(eval_path)}
     run_path = os.path.join(os.path.dirname(os.path.abspath(eval_path)), "run.json")
     if os.path.isfile(run_path):
         try:
@@ -372,21 +379,12 @@ def _keras_config(path):
 
 
 def _describe_keras(path, run_dir=None):
-    """Metadata of a ``.keras`` embedder (float32 [0, 255] input, unnormalised output), from its
-    config; the embedding size by loading the model only when the config does not say."""
-    config = _keras_config(path)
-    inner = config.get("config", {}) if isinstance(config, dict) else {}
-    size = None
-    for layer in inner.get("layers", []) if isinstance(inner, dict) else []:
-        if layer.get("class_name") == "InputLayer":
-            shape = layer.get("config", {}).get("batch_shape") or layer.get("config", {}).get("batch_input_shape")
-            if shape and len(shape) == 4:
-                size = [shape[1], shape[2]]
-            break
-    import keras  # noqa: F401  (the embedding size needs the built model)
-
+    """Metadata of a ``.keras`` embedder (float32 [0, 255] input, unnormalised output), from the
+    model loaded by Keras (a damaged archive is refused first, named)."""
     from tfface.export.load import load_embedder
 
+    _keras_config(path)
+    size = None
     embedder = load_embedder(path)
     shape = tuple(embedder.inputs[0].shape) if getattr(embedder, "inputs", None) else None
     if shape and len(shape) == 4:

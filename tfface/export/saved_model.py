@@ -16,17 +16,19 @@ The exported signature is the contract between training and serving:
 
 The SavedModel is written with ``keras.export.ExportArchive`` and needs neither Keras nor tfface
 to load: it holds only TensorFlow ops. A description of the export (sizes, flip, version) is
-written to ``OUT/assets.extra/tfface_export.json``, the directory TF Serving reserves for extra
-files and ignores otherwise.
+written to ``OUT/assets/tfface.json`` (:mod:`tfface.export.metadata`), a plain JSON file.
+
+The signature checks its input: a batch whose height and width are not the export's fails with
+an ``InvalidArgumentError`` naming both sizes (a model trained at 160x160 returns meaningless
+embeddings for 112x112 crops, so it must not answer), and TensorFlow refuses any dtype but
+uint8 (float images are never silently cast).
 """
-import json
 import os
-import shutil
 
 SIGNATURE_NAME = "serving_default"
 INPUT_NAME = "images"
 OUTPUT_NAME = "embeddings"
-METADATA_PATH = os.path.join("assets.extra", "tfface_export.json")
+METADATA_PATH = os.path.join("assets", "tfface.json")
 
 
 def embedder_image_size(embedder, image_size=None):
@@ -73,11 +75,23 @@ def l2_normalize(x, epsilon=1e-12):
     return x * tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(x), axis=1, keepdims=True), epsilon))
 
 
-def make_embed_fn(embedder, flip=False):
-    """The function the signature wraps: uint8 images -> float32 L2-normalised embeddings."""
+def make_embed_fn(embedder, flip=False, image_size=None):
+    """The function the signature wraps: uint8 images -> float32 L2-normalised embeddings.
+
+    With ``image_size`` ``(H, W)`` the function asserts at run time that the batch has that
+    height and width (a signature's declared shape is not enforced when it is called)."""
     import tensorflow as tf
 
     def embed(images):
+        if image_size is not None and None not in tuple(image_size):
+            h, w = int(image_size[0]), int(image_size[1])
+            got = tf.shape(images)[1:3]
+            check = tf.debugging.Assert(
+                tf.reduce_all(tf.equal(got, tf.constant([h, w], tf.int32))),
+                [tf.constant(f"tfface export: images must be {h}x{w} (height x width) uint8 RGB "
+                             "aligned crops; got height x width ="), got], summarize=4)
+            with tf.control_dependencies([check]):
+                images = tf.identity(images)
         x = tf.cast(images, tf.float32)
         if flip:
             # One backbone call on [x; mirror(x)] instead of two: inference-mode BatchNorm makes
@@ -97,31 +111,31 @@ def check_out_dir(out_dir, overwrite=False):
     """Raise if writing an export to ``out_dir`` would clobber something (touches nothing).
 
     An existing export is replaced only with ``overwrite``; a non-empty directory that is not a
-    SavedModel is never replaced.
+    SavedModel is never replaced; a file or a symbolic link in the way is refused. Raises
+    :class:`tfface.files.OutputError` (exit status 3) naming the path.
     """
-    if os.path.isfile(out_dir):
-        raise FileExistsError(f"export directory {out_dir!r} is a file; expected a directory path")
+    import errno
+
+    from tfface.files import OutputError
+
+    if os.path.islink(out_dir):
+        raise OutputError(errno.EEXIST, f"export directory {out_dir} is a symbolic link; give a real path",
+                          out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise OutputError(errno.ENOTDIR, f"export directory {out_dir} is a file; expected a directory path",
+                          out_dir)
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         if not overwrite:
-            raise FileExistsError(
-                f"export directory {out_dir!r} is not empty; choose a new directory or pass "
-                "overwrite=True (--overwrite)"
-            )
+            raise OutputError(errno.EEXIST, f"export directory {out_dir} is not empty; choose a new "
+                              "directory or pass overwrite=True (--overwrite)", out_dir)
         if not os.path.exists(os.path.join(out_dir, "saved_model.pb")):
-            raise FileExistsError(
-                f"export directory {out_dir!r} is not empty and holds no saved_model.pb; refusing "
-                "to overwrite a directory that is not a SavedModel"
-            )
+            raise OutputError(errno.EEXIST, f"export directory {out_dir} is not empty and holds no "
+                              "saved_model.pb; refusing to overwrite a directory that is not a SavedModel",
+                              out_dir)
 
 
-def _prepare_out_dir(out_dir, overwrite):
-    check_out_dir(out_dir, overwrite)
-    if os.path.isdir(out_dir) and os.listdir(out_dir):
-        shutil.rmtree(out_dir)
-    os.makedirs(os.path.dirname(os.path.abspath(out_dir)), exist_ok=True)
-
-
-def export_saved_model(embedder, out_dir, flip=False, image_size=None, overwrite=False):
+def export_saved_model(embedder, out_dir, flip=False, image_size=None, overwrite=False, alignment=None,
+                       thresholds=None, model_info=None):
     """Write ``embedder`` as a SavedModel with the serving signature described in the module doc.
 
     Args:
@@ -130,14 +144,20 @@ def export_saved_model(embedder, out_dir, flip=False, image_size=None, overwrite
         out_dir: directory to create (TF Serving expects ``.../<model name>/<version>/``).
         flip: fuse each image with its horizontal mirror (sum, then L2-normalise).
         image_size: (H, W) or an int; needed only when the embedder accepts any spatial size.
-        overwrite: replace an existing export in ``out_dir``.
+        overwrite: replace an existing export in ``out_dir``. The new export is built beside it
+            and swapped in only once complete (:func:`tfface.files.staged_dir`): a failure leaves
+            the previous export as it was.
+        alignment, thresholds: the ``alignment`` and ``thresholds`` entries of the metadata
+            (:mod:`tfface.export.metadata`); defaults: alignment not recorded, no thresholds.
+        model_info: extra entries for the metadata's ``model`` object.
 
-    Returns the metadata dict also written to ``out_dir/assets.extra/tfface_export.json``.
+    Returns the metadata dict also written to ``out_dir/assets/tfface.json``.
     """
     import keras
     import tensorflow as tf
 
-    import tfface
+    from tfface.export import metadata as md
+    from tfface.files import staged_dir
 
     if not isinstance(embedder, keras.Model):
         raise TypeError(
@@ -146,7 +166,7 @@ def export_saved_model(embedder, out_dir, flip=False, image_size=None, overwrite
         )
     height, width = embedder_image_size(embedder, image_size)
     spec = tf.TensorSpec([None, height, width, 3], tf.uint8, name=INPUT_NAME)
-    embed = make_embed_fn(embedder, flip=bool(flip))
+    embed = make_embed_fn(embedder, flip=bool(flip), image_size=(height, width))
 
     # Trace once here so a model that cannot embed this input fails before anything is written,
     # with the output width known for the metadata.
@@ -157,26 +177,28 @@ def export_saved_model(embedder, out_dir, flip=False, image_size=None, overwrite
             "embeddings (N, D)"
         )
     dim = out_spec.shape[-1]
+    info = {"format": "saved_model", "signature": SIGNATURE_NAME, "backbone": embedder.name,
+            "parameters": int(embedder.count_params())}
+    info.update(model_info or {})
+    size = None if height is None else [height, width]
+    meta = md.build_metadata(dim, size, flip=flip, thresholds=thresholds, model=info,
+                             alignment=alignment if alignment is not None else md.alignment_for(size, None))
 
-    _prepare_out_dir(out_dir, overwrite)
-    archive = keras.export.ExportArchive()
-    archive.track(embedder)
-    archive.add_endpoint(name=SIGNATURE_NAME, fn=embed, input_signature=[spec])
-    archive.write_out(out_dir, verbose=False)
+    check_out_dir(out_dir, overwrite)
+    with staged_dir(out_dir, overwrite=overwrite) as stage:
+        archive = keras.export.ExportArchive()
+        archive.track(embedder)
+        archive.add_endpoint(name=SIGNATURE_NAME, fn=embed, input_signature=[spec])
+        try:
+            archive.write_out(stage, verbose=False)
+        except tf.errors.OpError as err:
+            # TensorFlow reports a full disk or an unwritable folder as its own error type.
+            import errno
 
-    metadata = {
-        "format": "saved_model",
-        "signature": SIGNATURE_NAME,
-        "inputs": {INPUT_NAME: {"dtype": "uint8", "shape": [None, height, width, 3]}},
-        "outputs": {OUTPUT_NAME: {"dtype": "float32", "shape": [None, dim]}},
-        "l2_normalised": True,
-        "flip": bool(flip),
-        "preprocessing": "uint8 pixels cast to float32 [0, 255]; the backbone normalises them",
-        "backbone": embedder.name,
-        "tfface_version": tfface.__version__,
-    }
-    meta_path = os.path.join(out_dir, METADATA_PATH)
-    os.makedirs(os.path.dirname(meta_path), exist_ok=True)
-    with open(meta_path, "w") as f:
-        json.dump(metadata, f, indent=2)
-    return metadata
+            from tfface.files import OutputError
+
+            raise OutputError(errno.EIO, f"cannot write the SavedModel {out_dir}: "
+                              f"{err.message.splitlines()[0] if err.message else type(err).__name__}",
+                              out_dir) from None
+        md.write_saved_model_metadata(stage, meta)
+    return meta

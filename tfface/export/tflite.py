@@ -27,7 +27,7 @@ import tempfile
 
 import numpy as np
 
-from tfface.export.saved_model import INPUT_NAME, OUTPUT_NAME, embedder_image_size, export_saved_model
+from tfface.export.saved_model import embedder_image_size, export_saved_model
 
 QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
 DEFAULT_CALIBRATION_SIZE = 200
@@ -88,16 +88,13 @@ def representative_images(source, image_size, count=DEFAULT_CALIBRATION_SIZE, se
 
 
 def _saved_model_metadata(path):
-    import json
+    from tfface.export.metadata import SAVED_MODEL_FILE, read_metadata
 
-    from tfface.export.saved_model import METADATA_PATH
-
-    meta_path = os.path.join(path, METADATA_PATH)
-    if not os.path.isfile(meta_path):
-        raise ValueError(f"{path!r} is a SavedModel without {METADATA_PATH}; expected a tfface export "
+    meta = read_metadata(path)
+    if meta is None:
+        raise ValueError(f"{path!r} is a SavedModel without {SAVED_MODEL_FILE}; expected a tfface export "
                          "(or pass the Keras model)")
-    with open(meta_path) as fh:
-        return json.load(fh)
+    return meta
 
 
 def _convert(saved_model_dir, quantize, calibration):
@@ -125,7 +122,8 @@ def _convert(saved_model_dir, quantize, calibration):
 
 
 def export_tflite(embedder, out_path, quantize="none", calibration=None, flip=False, image_size=None,
-                  calibration_size=DEFAULT_CALIBRATION_SIZE, overwrite=False):
+                  calibration_size=DEFAULT_CALIBRATION_SIZE, overwrite=False, alignment=None,
+                  thresholds=None, model_info=None):
     """Write ``embedder`` as a TFLite flatbuffer at ``out_path`` (a ``.tflite`` file).
 
     Args:
@@ -140,15 +138,18 @@ def export_tflite(embedder, out_path, quantize="none", calibration=None, flip=Fa
         flip: fuse each image with its horizontal mirror (sum, then L2-normalise).
         image_size: (H, W) or an int; needed only when the embedder accepts any size.
         calibration_size: how many calibration images to draw.
-        overwrite: replace an existing file.
+        overwrite: replace an existing file (written to a temporary file renamed onto it, so a
+            failure leaves the previous file untouched).
+        alignment, thresholds, model_info: as :func:`tfface.export.export_saved_model` (taken
+            from the SavedModel's own metadata when converting one and not given).
 
-    Returns a metadata dict like the SavedModel export's (plus ``quantize``, the number of
+    The metadata (:mod:`tfface.export.metadata`) is stored in the flatbuffer's ``Model.metadata``
+    under ``"tfface"``. Returns it (its ``model`` entry holds ``quantize``, the number of
     calibration images and the file size).
     """
     import keras
     import tensorflow as tf
 
-    import tfface
     from tfface.export.load import is_saved_model
 
     if quantize not in QUANTIZE_MODES:
@@ -160,19 +161,22 @@ def export_tflite(embedder, out_path, quantize="none", calibration=None, flip=Fa
         if image_size is not None or flip:
             raise ValueError("converting a SavedModel export keeps its image size and flip fusion; "
                              "pass the Keras model to change them")
-        height, width = source_meta["inputs"][INPUT_NAME]["shape"][1:3]
-        flip = source_meta.get("flip", False)
-        name = source_meta.get("backbone")
+        height, width = source_meta["input"]["size"]
+        flip = source_meta.get("flip_fusion", False)
+        name = source_meta.get("model", {}).get("backbone")
+        if alignment is None:
+            alignment = source_meta.get("alignment")
+        if thresholds is None:
+            thresholds = source_meta.get("thresholds")
     elif not isinstance(embedder, keras.Model):
         raise TypeError(f"embedder is a {type(embedder).__name__}; expected a keras.Model from images "
                         "(N, H, W, 3) to embeddings (N, D), or a tfface SavedModel export directory")
     else:
         height, width = embedder_image_size(embedder, image_size)
         name = embedder.name
-    if os.path.isdir(out_path):
-        raise IsADirectoryError(f"TFLite output {out_path!r} is a directory; expected a .tflite file path")
-    if os.path.exists(out_path) and not overwrite:
-        raise FileExistsError(f"TFLite output {out_path!r} exists; pass overwrite=True (--overwrite)")
+    from tfface.export.onnx import check_out_file
+
+    check_out_file(out_path, overwrite, "TFLite")
     if height is None or width is None:
         raise ValueError("the embedder accepts any image size; TFLite needs it fixed: pass image_size "
                          "(--image-size)")
@@ -189,30 +193,37 @@ def export_tflite(embedder, out_path, quantize="none", calibration=None, flip=Fa
         # serving function, with the variables frozen by the converter. (Converting the concrete
         # function of a Keras 3 model directly leaves its variables as uninitialised resource
         # variables in the flatbuffer: NaN embeddings.)
-        with tempfile.TemporaryDirectory(prefix="tfface-tflite-") as tmp_dir:
-            saved = os.path.join(tmp_dir, "saved_model")
-            export_saved_model(embedder, saved, flip=bool(flip), image_size=(height, width))
-            flatbuffer = _convert(saved, quantize, images)
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    tmp = out_path + ".tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(flatbuffer)
-    os.replace(tmp, out_path)
+        from tfface.files import OutputError
 
+        try:
+            with tempfile.TemporaryDirectory(prefix="tfface-tflite-") as tmp_dir:
+                saved = os.path.join(tmp_dir, "saved_model")
+                export_saved_model(embedder, saved, flip=bool(flip), image_size=(height, width))
+                flatbuffer = _convert(saved, quantize, images)
+        except OSError as err:
+            raise OutputError(err.errno, f"cannot write TFLite output {out_path}: its intermediate "
+                              f"SavedModel could not be written ({err.args[-1] if err.args else err})",
+                              os.fspath(out_path)) from None
+    from tfface.export import metadata as md
     from tfface.export.load import TFLiteEmbedder
+    from tfface.files import atomic_write
 
-    check = TFLiteEmbedder(out_path)
-    dim = check.embedding_size
-    return {
-        "format": "tflite",
-        "quantize": quantize,
-        "calibration_images": 0 if images is None else int(len(images)),
-        "inputs": {INPUT_NAME: {"dtype": "uint8", "shape": [None, height, width, 3]}},
-        "outputs": {OUTPUT_NAME: {"dtype": "float32", "shape": [None, dim]}},
-        "l2_normalised": True,
-        "flip": bool(flip),
-        "backbone": name,
-        "bytes": os.path.getsize(out_path),
-        "tfface_version": tfface.__version__,
-        "tensorflow_version": tf.__version__,
-    }
+    # Checked from a temporary copy before anything replaces out_path: the interpreter must load
+    # it and give (N, D) embeddings.
+    with tempfile.TemporaryDirectory(prefix="tfface-tflite-") as tmp_dir:
+        probe = os.path.join(tmp_dir, "model.tflite")
+        with open(probe, "wb") as fh:
+            fh.write(flatbuffer)
+        dim = TFLiteEmbedder(probe).embedding_size
+    info = {"format": "tflite", "quantize": quantize, "backbone": name,
+            "calibration_images": 0 if images is None else int(len(images)),
+            "tensorflow_version": tf.__version__}
+    info.update(model_info or {})
+    size = [height, width]
+    meta = md.build_metadata(dim, size, flip=flip, thresholds=thresholds, model=info,
+                             alignment=alignment if alignment is not None else md.alignment_for(size, None))
+    flatbuffer = md.add_tflite_metadata(flatbuffer, meta)
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    atomic_write(out_path, flatbuffer)
+    meta["model"]["bytes"] = os.path.getsize(out_path)
+    return meta

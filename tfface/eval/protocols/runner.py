@@ -35,14 +35,14 @@ def load_model(model):
     key = None
     resolved = resolve_embedder_path(path)
     if is_saved_model(resolved):
-        key = "savedmodel:" + _hash_files(_all_files(resolved))
+        key = "savedmodel:" + _hash_files(_all_files(resolved), resolved)
     elif hasattr(loaded, "fingerprint"):
         key = loaded.fingerprint()  # .onnx / .tflite: a hash of the file's contents
     return loaded, key
 
 
 def make_embed(model, flip="none", batch_size=64, image_size=None, cache=None, progress=None,
-               cache_key=None):
+               cache_key=None, max_pixels=None):
     """``embed(images, key) -> float32 (N, D)`` for the protocols (see
     :mod:`tfface.eval.protocols.base`): :func:`tfface.eval.extract_embeddings` with these
     options; an image set (``key``) is embedded once per ``embed`` (kept in memory) and, with
@@ -53,7 +53,7 @@ def make_embed(model, flip="none", batch_size=64, image_size=None, cache=None, p
     cache_key = cache_key or path_key
     done = {}
 
-    def embed(images, key):
+    def embed(images, key, names=None):
         if key in done and done[key][0] == len(images):
             return done[key][1]
         from tfface.eval.extract import extract_embeddings
@@ -65,7 +65,8 @@ def make_embed(model, flip="none", batch_size=64, image_size=None, cache=None, p
             use_cache = None  # a plain callable cannot be keyed: no disk cache
         emb = extract_embeddings(model, images, batch_size=batch_size, image_size=image_size,
                                  flip=flip, cache=use_cache, progress=progress is not None,
-                                 cache_key=cache_key)
+                                 cache_key=cache_key, names=names if names is not None else key,
+                                 max_pixels=max_pixels)
         emb = np.asarray(emb, dtype=np.float32)
         done[key] = (len(images), emb)
         return emb
