@@ -208,6 +208,32 @@ def _element_fn(size, training, crop, flip, color_jitter):
     return element
 
 
+_PNG_END = b"IEND\xaeB`\x82"
+# A JPEG's end-of-image marker is looked for in this many final bytes (encoders may pad).
+_JPEG_TAIL = 32
+
+
+def _intact(data):
+    """Whether encoded image bytes look whole: a JPEG (``FF D8 FF``) whose last
+    ``_JPEG_TAIL`` bytes hold the end-of-image marker ``FF D9``, a PNG ending with its
+    ``IEND`` chunk, a BMP or a GIF header. Catches empty, truncated and non-image files with a
+    few scalar ops, before the decoder would stop the whole pipeline on them."""
+    n = tf.strings.length(data)
+    head = tf.strings.substr(data, 0, 4)
+    is_jpeg = tf.strings.substr(head, 0, 3) == b"\xff\xd8\xff"
+    is_png = head == b"\x89PNG"
+    other = tf.logical_or(tf.strings.substr(head, 0, 2) == b"BM", head == b"GIF8")
+
+    def jpeg_end():
+        tail = tf.io.decode_raw(tf.strings.substr(data, n - _JPEG_TAIL, _JPEG_TAIL), tf.uint8)
+        return tf.reduce_any(tf.logical_and(tf.equal(tail[:-1], 0xFF), tf.equal(tail[1:], 0xD9)))
+
+    jpeg_ok = tf.logical_and(is_jpeg, n >= _JPEG_TAIL)
+    jpeg_ok = tf.cond(jpeg_ok, jpeg_end, lambda: tf.constant(False))
+    png_ok = tf.logical_and(is_png, tf.strings.substr(data, tf.maximum(n - 8, 0), 8) == _PNG_END)
+    return tf.logical_or(tf.logical_or(jpeg_ok, png_ok), tf.logical_and(other, n > 26))
+
+
 def _label_check(num_classes):
     """label -> label, raising ``InvalidArgumentError`` "label L out of range: expected 0 <= label
     < num_classes=C" when it is not. In the input pipeline, which XLA never compiles (inside a
@@ -245,6 +271,7 @@ def make_dataset(
     num_parallel_calls=AUTOTUNE,
     prefetch=AUTOTUNE,
     num_classes=None,
+    skipped_counter=None,
 ):
     """Batches of ``(images uint8 (B, H, W, 3), labels int32 (B,))``. The images stay uint8: the
     backbones cast and normalise inside the model (``tf.cast(images, tf.float32)`` gives the
@@ -266,6 +293,12 @@ def make_dataset(
     ``num_classes``: when given, every label is checked against ``[0, num_classes)`` as it is
     read; a label outside stops the iteration with an ``InvalidArgumentError`` naming the label
     and ``num_classes`` (the training step, which XLA may compile, then needs no check).
+
+    Image folders: a file that is empty, truncated or not a JPEG/PNG/BMP/GIF (:func:`_intact`)
+    is skipped and counted in ``skipped_counter`` (an int64 ``tf.Variable``, when given), and a
+    file that passes that check but still fails to decode is skipped with TensorFlow's warning
+    (not counted), so one corrupt image never stops training. TFRecord shards and RecordIO
+    sets are checked when they are built or read (``tfface build``, the RecordIO reader).
     """
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
@@ -392,13 +425,30 @@ def make_dataset(
             return element(data, tf.stack([seed_t, position])), label
 
     else:
+        out_shape = (size[0], size[1], 3)
 
         def load(position, item):
+            # An image file that is empty, truncated or not an image is skipped (and counted),
+            # not decoded: the decoder's error would end the whole run.
             path, label = item
-            return element(tf.io.read_file(path), tf.stack([seed_t, position])), check(label)
+            data = tf.io.read_file(path)
+            ok = _intact(data)
+
+            def skip():
+                deps = [] if skipped_counter is None else [skipped_counter.assign_add(1)]
+                with tf.control_dependencies(deps):
+                    return tf.zeros(out_shape, tf.uint8)
+
+            image = tf.cond(ok, lambda: element(data, tf.stack([seed_t, position])), skip)
+            return image, check(label), ok
 
     in_order = bool(deterministic) or not training
     ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=in_order)
+    if kind == "folder":
+        # Files that pass the check but still fail to decode are dropped too (TensorFlow logs
+        # each one as a warning); they are not counted.
+        ds = ds.ignore_errors(log_warning=True).filter(lambda image, label, ok: ok)
+        ds = ds.map(lambda image, label, ok: (image, label))
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     if prefetch:
         ds = ds.prefetch(prefetch)
