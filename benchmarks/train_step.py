@@ -1,13 +1,20 @@
 """Training throughput of FaceModel, and the cost of the Keras path.
 
-For each model it prints training images/s with ``model.fit`` and with a hand-written
-``tf.function`` step on the same model, optimizer and data (backbone -> margin head -> loss +
-coupled weight decay -> SGD), and their ratio (goal: fit/hand <= 1.03, i.e. the Keras path adds
-nothing that matters). ``fit/hand`` times one whole ``fit`` call (its fixed per-call cost
-included); ``fit-step/hand`` times the steps inside fit (a 2N-step call minus an N-step call);
-``train_fn/hand`` times Keras' compiled train function called directly (FaceModel's step graph
-without fit's Python loop). Data are random images in a repeated in-memory dataset, so the figures
-measure the training step, not JPEG decoding.
+For each model it prints training images/s of a hand-written ``tf.function`` step on the same
+model, optimizer and data (backbone -> margin head -> loss + coupled weight decay -> SGD), and the
+ratio to it of four Keras paths (goal: fit/hand <= 1.03, i.e. the Keras path adds nothing that
+matters), each as wall-clock / process-CPU seconds, medians of alternating repeats (the CPU
+figure is the robust one on a machine shared with other work):
+
+* ``fit``: one whole ``fit`` call (its fixed per-call cost included), no callbacks;
+* ``fit+callbacks``: the same with the per-batch callbacks ``tfface train`` uses
+  (``StepCheckpoint`` without files, ``ProgressPrinter`` without printing);
+* ``fit-step``: the steps inside fit (a 2N-step call minus an N-step call);
+* ``train_fn``: Keras' compiled train function called directly (FaceModel's step graph without
+  fit's Python loop).
+
+Data are random images in a repeated in-memory dataset, so the figures measure the training
+step, not JPEG decoding.
 
     python benchmarks/train_step.py                  # smoke (tiny, 64², batch 64) + IResNet-50/CurricularFace (112², batch 8)
     python benchmarks/train_step.py --quick          # a few steps, IResNet-18: a sanity run
