@@ -151,8 +151,11 @@ def test_mirrored_equals_one_device_on_the_same_global_batch():
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=key)
     keys = [k for k, _ in single]
     assert any(k.endswith("/centres") for k in keys) and any(k.endswith("/t") for k in keys)
-    for key in ("loss", "centre", "mml", "t"):
+    for key in ("loss", "head_loss", "centre", "mml", "l2", "t"):
         np.testing.assert_allclose(mirrored_logs[key], single_logs[key], rtol=1e-5, err_msg=key)
+    # The logged terms are global-batch values under the strategy too: they sum to the loss.
+    total = sum(np.array(mirrored_logs[key]) for key in ("head_loss", "centre", "mml", "l2"))
+    np.testing.assert_allclose(mirrored_logs["loss"], total, rtol=1e-5)
 
 
 def test_explicit_xla_single_device_and_per_replica_under_mirrored():
