@@ -1,13 +1,20 @@
 """Training throughput of FaceModel, and the cost of the Keras path.
 
-For each model it prints training images/s with ``model.fit`` and with a hand-written
-``tf.function`` step on the same model, optimizer and data (backbone -> margin head -> loss +
-coupled weight decay -> SGD), and their ratio (goal: fit/hand <= 1.03, i.e. the Keras path adds
-nothing that matters). ``fit/hand`` times one whole ``fit`` call (its fixed per-call cost
-included); ``fit-step/hand`` times the steps inside fit (a 2N-step call minus an N-step call);
-``train_fn/hand`` times Keras' compiled train function called directly (FaceModel's step graph
-without fit's Python loop). Data are random images in a repeated in-memory dataset, so the figures
-measure the training step, not JPEG decoding.
+For each model it prints training images/s of a hand-written ``tf.function`` step on the same
+model, optimizer and data (backbone -> margin head -> loss + coupled weight decay -> SGD), and the
+ratio to it of four Keras paths (goal: fit/hand <= 1.03, i.e. the Keras path adds nothing that
+matters), each as wall-clock / process-CPU seconds, medians of alternating repeats (the CPU
+figure is the robust one on a machine shared with other work):
+
+* ``fit``: one whole ``fit`` call (its fixed per-call cost included), no callbacks;
+* ``fit+callbacks``: the same with the per-batch callbacks ``tfface train`` uses
+  (``StepCheckpoint`` without files, ``ProgressPrinter`` without printing);
+* ``fit-step``: the steps inside fit (a 2N-step call minus an N-step call);
+* ``train_fn``: Keras' compiled train function called directly (FaceModel's step graph without
+  fit's Python loop).
+
+Data are random images in a repeated in-memory dataset, so the figures measure the training
+step, not JPEG decoding.
 
     python benchmarks/train_step.py                  # smoke (tiny, 64², batch 64) + IResNet-50/CurricularFace (112², batch 8)
     python benchmarks/train_step.py --quick          # a few steps, IResNet-18: a sanity run
@@ -17,6 +24,7 @@ Writes nothing.
 """
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -61,36 +69,58 @@ def make_run(name, batch, num_classes, mixed_precision, jit_compile):
     return run, ds
 
 
-def time_fit(model, ds, steps, warmup):
-    """(seconds of one ``fit`` call of ``steps`` steps, seconds of ``steps`` steps inside fit).
+class _Clock:
+    """Wall and process-CPU seconds since creation."""
+
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def read(self):
+        return time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def tfface_callbacks(run, steps):
+    """The per-batch callbacks ``tfface train`` runs (step counter and non-finite guard, progress
+    lines), without checkpoint files or printing: what the Keras path costs in a real run."""
+    from tfface.training.callbacks import ProgressPrinter, StepCheckpoint
+
+    guard = StepCheckpoint(None, run.step, every=10**9, total_steps=10**12)
+    printer = ProgressPrinter(run.step, 10**12, 1, run.global_batch, print_fn=lambda *a: None)
+    return [guard, printer]
+
+
+def time_fit(model, ds, steps, warmup, callbacks=None):
+    """((wall, CPU) seconds of one ``fit`` call of ``steps`` steps, (wall, CPU) of ``steps``
+    steps inside fit).
 
     A ``fit`` call has a fixed cost besides its steps (a distributed iterator over the dataset,
     the callbacks, the epoch's logs read back to Python), paid once per call, i.e. once per
     training run or epoch. The per-step figure is the difference between a call of 2·steps and
     one of ``steps`` steps, which cancels that fixed cost."""
-    model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0)
-    start = time.perf_counter()
-    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
-    one = time.perf_counter() - start
-    start = time.perf_counter()
-    model.fit(ds, epochs=1, steps_per_epoch=2 * steps, verbose=0)
-    two = time.perf_counter() - start
-    return one, two - one
+    model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0, callbacks=callbacks)
+    clock = _Clock()
+    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks)
+    one = clock.read()
+    clock = _Clock()
+    model.fit(ds, epochs=1, steps_per_epoch=2 * steps, verbose=0, callbacks=callbacks)
+    two = clock.read()
+    return one, (two[0] - one[0], two[1] - one[1])
 
 
 def time_train_function(model, ds, steps, warmup):
-    """Seconds of ``steps`` calls of Keras' compiled ``train_function`` (FaceModel.train_step
-    with its metrics, logs and label check, inside Keras' strategy.run wrapper) on a plain
-    iterator: the step's graph without fit's Python loop, callbacks and distributed iterator."""
+    """(wall, CPU) seconds of ``steps`` calls of Keras' compiled ``train_function``
+    (FaceModel.train_step with its metrics, logs and label check, inside Keras' strategy.run
+    wrapper) on a plain iterator: the step's graph without fit's Python loop, callbacks and
+    distributed iterator."""
     function = model.make_train_function()
     iterator = iter(ds)
     for _ in range(warmup):
         function(iterator)
-    start = time.perf_counter()
+    clock = _Clock()
     for _ in range(steps):
         logs = function(iterator)
     float(logs["loss"])
-    return time.perf_counter() - start
+    return clock.read()
 
 
 def hand_step(model, jit_compile):
@@ -124,16 +154,17 @@ def hand_step(model, jit_compile):
 
 
 def time_hand(model, ds, steps, warmup, jit_compile):
+    """(wall, CPU) seconds of ``steps`` hand-written steps."""
     step = hand_step(model, jit_compile)
     iterator = iter(ds)
     for _ in range(warmup):
         loss = step(iterator)
     float(loss)
-    start = time.perf_counter()
+    clock = _Clock()
     for _ in range(steps):
         loss = step(iterator)
     float(loss)
-    return time.perf_counter() - start
+    return clock.read()
 
 
 def main(argv=None):
@@ -142,7 +173,7 @@ def main(argv=None):
     parser.add_argument("--models", default=None, help=f"comma-separated, from {', '.join(MODELS)}")
     parser.add_argument("--batch", type=int, default=None, help="global batch (default per model)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per measurement")
-    parser.add_argument("--repeats", type=int, default=None, help="alternating fit/hand measurements")
+    parser.add_argument("--repeats", type=int, default=None, help="alternating fit/hand measurements (median)")
     parser.add_argument("--num-classes", type=int, default=1000)
     parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument("--jit-compile", action="store_true")
@@ -152,8 +183,9 @@ def main(argv=None):
     print(f"device: {'GPU ' + str(len(gpus)) if gpus else 'CPU'} ({os.cpu_count()} logical CPUs); "
           f"TF {tf.__version__}, Keras {keras.__version__}; mixed precision {args.mixed_precision}, "
           f"XLA {args.jit_compile}")
-    print(f"{'model':<22}{'batch':>6}{'fit img/s':>12}{'hand img/s':>12}{'fit/hand':>10}"
-          f"{'fit-step/hand':>15}{'train_fn/hand':>15}")
+    print("ratios to the hand-written step, median of alternating repeats: wall-clock / process CPU seconds")
+    print(f"{'model':<22}{'batch':>6}{'hand img/s':>12}{'fit':>14}{'fit+callbacks':>16}{'fit-step':>14}"
+          f"{'train_fn':>14}")
     for name in models:
         if name not in MODELS:
             parser.error(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
@@ -162,19 +194,22 @@ def main(argv=None):
         steps = args.steps or (5 if args.quick else (60 if small else 10))
         repeats = args.repeats or (1 if args.quick else 3)
         warmup = 2 if args.quick else 5
-        fit_times, step_times, hand_times, fn_times = [], [], [], []
-        # Alternate the two paths so machine load drifts affect both alike; keep the best.
+        callbacks = tfface_callbacks(run, steps)
+        times = {key: [] for key in ("hand", "fit", "fit+callbacks", "fit-step", "train_fn")}
+        # Alternate the paths so machine load drifts affect them alike; medians.
         for _ in range(repeats):
             one, marginal = time_fit(run.model, ds, steps, warmup)
-            fit_times.append(one)
-            step_times.append(marginal)
-            hand_times.append(time_hand(run.model, ds, steps, warmup, args.jit_compile))
-            fn_times.append(time_train_function(run.model, ds, steps, warmup))
-        fit_ips = steps * run.global_batch / min(fit_times)
-        step_ips = steps * run.global_batch / min(step_times)
-        hand_ips = steps * run.global_batch / min(hand_times)
-        print(f"{name:<22}{run.global_batch:>6}{fit_ips:>12.1f}{hand_ips:>12.1f}{hand_ips / fit_ips:>10.3f}"
-              f"{hand_ips / step_ips:>15.3f}{min(fn_times) / min(hand_times):>15.3f}")
+            times["fit"].append(one)
+            times["fit-step"].append(marginal)
+            times["fit+callbacks"].append(time_fit(run.model, ds, steps, warmup, callbacks)[0])
+            times["hand"].append(time_hand(run.model, ds, steps, warmup, args.jit_compile))
+            times["train_fn"].append(time_train_function(run.model, ds, steps, warmup))
+        med = {key: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+               for key, v in times.items()}
+        hand_wall, hand_cpu = med["hand"]
+        cells = "".join(f"{med[key][0] / hand_wall:>8.3f}/{med[key][1] / hand_cpu:<5.3f}"
+                        for key in ("fit", "fit+callbacks", "fit-step", "train_fn"))
+        print(f"{name:<22}{run.global_batch:>6}{steps * run.global_batch / hand_wall:>12.1f}  {cells}")
         keras.backend.clear_session()
 
 

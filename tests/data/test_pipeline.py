@@ -161,3 +161,34 @@ def test_num_classes_checks_every_label_in_the_pipeline(data):
         _collect(make_dataset(tfr, 8, 32, seed=0, num_classes=3), limit=20)
     with pytest.raises(ValueError, match="num_classes"):
         make_dataset(tfr, 8, 32, num_classes=0)
+
+
+def test_corrupt_images_in_a_folder_are_skipped_and_counted(data, tmp_path):
+    import shutil
+
+    folder, _, _ = data
+    copy = tmp_path / "train"
+    shutil.copytree(folder, copy)
+    names = sorted(os.listdir(copy))
+    good = sorted(os.listdir(copy / names[0]))
+    jpeg = (copy / names[0] / good[0]).read_bytes()
+    # Caught by the byte check (counted): truncated, empty, not an image.
+    (copy / names[0] / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (copy / names[1] / "empty.jpg").write_bytes(b"")
+    (copy / names[2] / "text.png").write_bytes(b"this is not an image at all, only some text")
+    # Whole-looking but undecodable (JPEG start and end markers around garbage): dropped by
+    # the decoder's error, not counted.
+    (copy / names[3] / "garbage.jpg").write_bytes(b"\xff\xd8\xff" + bytes(range(256)) * 4 + b"\xff\xd9")
+    total = sum(len(os.listdir(copy / n)) for n in names)
+    counter = tf.Variable(0, dtype=tf.int64)
+    x, y = _collect(make_dataset(str(copy), 5, 112, training=False, skipped_counter=counter))
+    assert len(y) == total - 4 and int(counter.numpy()) == 3
+    # The good images come through unchanged, in folder order with the labels of their folders.
+    fx, fy = _collect(make_dataset(folder, 5, 112, training=False))
+    np.testing.assert_array_equal(y, fy)
+    np.testing.assert_array_equal(x, fx)
+    # Training (shuffled, augmented, every epoch): the same skips, no error.
+    counter.assign(0)
+    _, ty = _collect(make_dataset(str(copy), 4, 32, seed=1, repeat=2, skipped_counter=counter))
+    assert len(ty) == 4 * (2 * (total - 4) // 4)  # two epochs of the good images, whole batches
+    assert int(counter.numpy()) == 6

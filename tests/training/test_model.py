@@ -84,8 +84,12 @@ def test_centre_and_minimum_margin_losses_with_a_step_weight_and_keras_roundtrip
     assert history["loss"][-1] < history["loss"][0]
     # The centres moved by the layer's update (they start at zero), once per step.
     assert np.abs(np.array(centres.centres)).sum() > 0
-    # The total loss is the weighted sum of its logged terms (weights at the epochs' steps).
-    assert history["mml"][0] > 0
+    # Each auxiliary term is logged as it enters the loss, with its weight at the step: the
+    # MML weight is 0 for steps 0-2 (epoch 1: steps 0, 1) and 1e-3 from step 3 on.
+    assert history["mml"][0] == 0 and history["mml"][1] > 0
+    for epoch in range(4):
+        total = sum(history[key][epoch] for key in ("head_loss", "centre", "mml", "l2"))
+        np.testing.assert_allclose(history["loss"][epoch], total, rtol=1e-5)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "face_model.keras")
@@ -147,8 +151,11 @@ def test_mirrored_equals_one_device_on_the_same_global_batch():
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=key)
     keys = [k for k, _ in single]
     assert any(k.endswith("/centres") for k in keys) and any(k.endswith("/t") for k in keys)
-    for key in ("loss", "centre", "mml", "t"):
+    for key in ("loss", "head_loss", "centre", "mml", "l2", "t"):
         np.testing.assert_allclose(mirrored_logs[key], single_logs[key], rtol=1e-5, err_msg=key)
+    # The logged terms are global-batch values under the strategy too: they sum to the loss.
+    total = sum(np.array(mirrored_logs[key]) for key in ("head_loss", "centre", "mml", "l2"))
+    np.testing.assert_allclose(mirrored_logs["loss"], total, rtol=1e-5)
 
 
 def test_explicit_xla_single_device_and_per_replica_under_mirrored():
@@ -353,3 +360,58 @@ def test_one_centres_layer_is_built_saved_once_and_shared_after_a_keras_reload(t
     np.testing.assert_array_equal(np.array(restored.centres.centres), np.array(centres.centres))
     # Without centres the config says so.
     assert FaceModel(dense_backbone(), heads.CosFace(3)).get_config()["centres"] is None
+
+
+# ---------------------------------------------------------------------------------------------
+# the logged terms of the objective
+
+
+def _np_logged_terms(x, y, fc_kernel, fc_bias, head_kernel, scale, margin, centre_weight, wd):
+    """Each term of the objective for one batch, in float64 from the weights: CosFace
+    cross-entropy, the weighted batch-mean centre loss (centres at zero), ½·wd·Σ‖W‖²."""
+    f = x.astype(np.float64) @ fc_kernel + fc_bias
+    cos = (f / np.linalg.norm(f, axis=1, keepdims=True)) @ (head_kernel / np.linalg.norm(head_kernel, axis=0))
+    logits = scale * (cos - margin * np.eye(head_kernel.shape[1])[y])
+    logits -= logits.max(axis=1, keepdims=True)
+    head = np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(len(y)), y])
+    centre = centre_weight * np.mean(0.5 * np.sum(f**2, axis=1))
+    l2 = 0.5 * wd * (np.sum(fc_kernel.astype(np.float64) ** 2) + np.sum(head_kernel.astype(np.float64) ** 2))
+    return {"head_loss": head, "centre": centre, "l2": l2}
+
+
+def test_logged_terms_match_a_hand_computation_and_sum_to_the_loss():
+    x, y = vectors(n=10, classes=5)
+    scale, margin, centre_weight, wd = 4.0, 0.2, 0.3, 0.05
+    centres = layers.ClassCentres(5, alpha=0.5)
+    model = FaceModel(dense_backbone(), heads.CosFace(5, scale=scale, margin=margin),
+                      aux_losses={"centre": (losses.CentreLoss(centres), centre_weight)},
+                      centres=centres, weight_decay=wd)
+    model.compile(keras.optimizers.SGD(0.1))
+    fc = model.backbone.get_layer("fc")
+    weights = [np.array(v) for v in (fc.kernel, fc.bias, model.head.kernel)]
+    # One step on the whole batch: the logged values are those at the weights before the step.
+    history = model.fit(x, y, batch_size=len(y), epochs=1, shuffle=False, verbose=0).history
+    want = _np_logged_terms(x, y, *weights, scale, margin, centre_weight, wd)
+    for key, value in want.items():
+        np.testing.assert_allclose(history[key][0], value, rtol=1e-5, err_msg=key)
+    np.testing.assert_allclose(history["loss"][0], sum(want.values()), rtol=1e-5)
+
+
+def test_logged_terms_sum_to_the_loss_over_epochs_with_a_scheduled_weight():
+    x, y = separable(per_class=6)
+    centres = layers.ClassCentres(4, alpha=0.5)
+    model = FaceModel(
+        dense_backbone(dim_out=8), heads.ArcFace(4, scale=8.0, margin=0.2),
+        aux_losses={"centre": (losses.CentreLoss(centres, reduction="sum"), StepWeight({0: 0.0, 3: 1e-2})),
+                    "mml": (losses.MinimumMarginLoss(centres, margin=20.0), 1e-3)},
+        centres=centres, weight_decay=1e-3,
+    )
+    model.compile(keras.optimizers.SGD(0.05, momentum=0.9))
+    # 4 steps per epoch; the centre weight switches on inside the first epoch.
+    history = model.fit(x, y, batch_size=6, epochs=2, shuffle=False, verbose=0).history
+    terms = ("head_loss", "centre", "mml", "l2")
+    for epoch in range(2):
+        total = sum(history[key][epoch] for key in terms)
+        np.testing.assert_allclose(history["loss"][epoch], total, rtol=1e-5, err_msg=f"epoch {epoch}")
+    assert 0 < history["centre"][0] < history["centre"][1]  # a quarter of epoch 1 had weight 0
+    assert history["head_loss"][0] < history["loss"][0]

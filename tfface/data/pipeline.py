@@ -6,12 +6,18 @@ float and normalise them, ``(x − 127.5)/128``, inside the model, on the device
 Stages (training)::
 
     shard files --shuffle(seed, epoch)--> parallel interleave of TFRecordDataset
-      --shuffle(buffer, seed, epoch)--> enumerate --parallel map: parse, decode,
+      --shuffle(buffer, seed, epoch)--> enumerate --batch of 128 records--> parallel map,
+      vectorised: parse, label check, flip bits --unbatch--> parallel map per image: decode,
       [random crop], resize, [flip], [colour] (uint8 throughout)--> batch --> prefetch
+
+What runs per image is what must (decode, resize when the size differs, the reverse of an image
+that flips, crop and colour when asked for); the rest runs once per batch of records
+(``tf.io.parse_example``, one label check, one ``index_shuffle`` for the flips), so the flip-only
+pipeline costs about what bare ``decode_jpeg`` does (``benchmarks/input_pipeline.py``).
 
 Reproducibility. Each epoch is its own sub-pipeline seeded by ``(seed, epoch)``, and each element
 carries a key ``(seed, epoch, position in the epoch)`` from which all its augmentation is drawn
-with stateless random ops. So with ``deterministic=True`` the order *and* the augmentation of
+with stateless random ops (the flip: the low bit of a seeded permutation of the position). So with ``deterministic=True`` the order *and* the augmentation of
 every element are a function of the seed alone, and a run resumed at ``start_epoch=e`` sees
 exactly what the original run saw from epoch ``e`` on. With ``deterministic=False`` (default)
 parallel stages may hand elements out of order for speed; each image is still augmented the
@@ -34,6 +40,8 @@ from tfface.data.tfrecord import FEATURES
 AUTOTUNE = tf.data.AUTOTUNE
 # Epoch index stride inside an element key: epochs never exceed 2**40 elements.
 _EPOCH_STRIDE = 2**40
+# Records parsed per vectorised call (TFRecord source).
+_PARSE_BATCH = 128
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,9 +159,11 @@ def _recordio_reader(info, batch):
 # per-element work
 
 
-# The per-image random numbers, all drawn at once from the element's key: flip, brightness,
-# contrast, saturation, crop row, crop column.
+# The per-image random numbers of crop and colour, drawn at once from the element's key:
+# (unused), brightness, contrast, saturation, crop row, crop column.
 _DRAWS = 6
+# Positions (epoch·_EPOCH_STRIDE + index) are below this: the flips' permutation domain.
+_MAX_POSITION = 2**62 - 1
 
 
 def _crop_fraction(random_crop):
@@ -164,15 +174,16 @@ def _crop_fraction(random_crop):
 
 
 def _element_fn(size, training, crop, flip, color_jitter):
-    """Per element: encoded bytes and key -> uint8 ``(H, W, 3)``: decode, [random crop], resize
-    (:func:`decode_and_resize`, which evaluation calls too), [flip], [colour]. Every random
-    choice comes from the element's key alone (one draw of ``_DRAWS`` numbers)."""
-    augment = training and (crop or flip or color_jitter)
+    """Per element: encoded bytes, key and flip bit -> uint8 ``(H, W, 3)``: decode, [random
+    crop], resize (:func:`decode_and_resize`, which evaluation calls too), [flip], [colour].
+    The crop and colour draws come from the element's key alone (one draw of ``_DRAWS``
+    numbers); the flip bit from :func:`_flip_bits` of its position."""
+    draws = training and (crop or color_jitter)
 
-    def element(data, key):
-        if not augment:
+    def element(data, key, flip_bit):
+        if not training:
             return decode_and_resize(data, size)
-        u = tf.random.stateless_uniform([_DRAWS], seed=key)
+        u = tf.random.stateless_uniform([_DRAWS], seed=key) if draws else None
 
         def random_crop_fn(image):
             shape = tf.shape(image)
@@ -186,11 +197,11 @@ def _element_fn(size, training, crop, flip, color_jitter):
         # The one decode-and-resize of tfface (evaluation uses it too); the crop, when training
         # asks for one, comes between the decode and the resize.
         image = decode_and_resize(data, size, crop=random_crop_fn if training and crop else None)
-        if training and flip:
+        if flip:
             # On the uint8 image, and only when it flips. Per image: TensorFlow's reverse of a
-            # whole (B, H, W, 3) batch, or a select between a batch and its mirror, costs more
-            # (measured) than reversing the half of the images that flip, one by one.
-            image = tf.cond(u[0] < 0.5, lambda: tf.reverse(image, axis=[1]), lambda: image)
+            # whole (B, H, W, 3) batch and a select between a batch and its mirror costs about
+            # twice (measured: 0.47 vs 0.93 of bare decoding) reversing the half that flip.
+            image = tf.cond(flip_bit, lambda: tf.reverse(image, axis=[1]), lambda: image)
         if color_jitter:
             # Brightness +-12.5 %, contrast and saturation factors in [0.8, 1.2], per image, as
             # tf.image.random_{brightness,contrast,saturation} (saturation as a blend with grey),
@@ -208,15 +219,55 @@ def _element_fn(size, training, crop, flip, color_jitter):
     return element
 
 
+_PNG_END = b"IEND\xaeB`\x82"
+# A JPEG's end-of-image marker is looked for in this many final bytes (encoders may pad).
+_JPEG_TAIL = 32
+
+
+def _intact(data):
+    """Whether encoded image bytes look whole: a JPEG (``FF D8 FF``) whose last
+    ``_JPEG_TAIL`` bytes hold the end-of-image marker ``FF D9``, a PNG ending with its
+    ``IEND`` chunk, a BMP or a GIF header. Catches empty, truncated and non-image files with a
+    few scalar ops, before the decoder would stop the whole pipeline on them."""
+    n = tf.strings.length(data)
+    head = tf.strings.substr(data, 0, 4)
+    is_jpeg = tf.strings.substr(head, 0, 3) == b"\xff\xd8\xff"
+    is_png = head == b"\x89PNG"
+    other = tf.logical_or(tf.strings.substr(head, 0, 2) == b"BM", head == b"GIF8")
+
+    def jpeg_end():
+        tail = tf.io.decode_raw(tf.strings.substr(data, n - _JPEG_TAIL, _JPEG_TAIL), tf.uint8)
+        return tf.reduce_any(tf.logical_and(tf.equal(tail[:-1], 0xFF), tf.equal(tail[1:], 0xD9)))
+
+    jpeg_ok = tf.logical_and(is_jpeg, n >= _JPEG_TAIL)
+    jpeg_ok = tf.cond(jpeg_ok, jpeg_end, lambda: tf.constant(False))
+    png_ok = tf.logical_and(is_png, tf.strings.substr(data, tf.maximum(n - 8, 0), 8) == _PNG_END)
+    return tf.logical_or(tf.logical_or(jpeg_ok, png_ok), tf.logical_and(other, n > 26))
+
+
+def _flip_bits(seed):
+    """positions (any shape, int64) -> whether each element flips: the low bit of a seeded
+    pseudo-random permutation of positions (``tf.random.experimental.index_shuffle``), one
+    vectorised op per batch of records, so a flip is a function of ``(seed, position)``."""
+    key = tf.constant([seed, 0x5EED], tf.int64)
+
+    def bits(positions):
+        shuffled = tf.random.experimental.index_shuffle(positions, key, tf.constant(_MAX_POSITION, tf.int64))
+        return tf.equal(shuffled % 2, 1)
+
+    return bits
+
+
 def _label_check(num_classes):
-    """label -> label, raising ``InvalidArgumentError`` "label L out of range: expected 0 <= label
-    < num_classes=C" when it is not. In the input pipeline, which XLA never compiles (inside a
-    compiled step XLA drops assertions), at the cost of two scalar ops per element."""
+    """labels (a scalar or a vector) -> labels, raising ``InvalidArgumentError`` "label L out of
+    range: expected 0 <= label < num_classes=C" when one is not. In the input pipeline, which XLA
+    never compiles (inside a compiled step XLA drops assertions), once per batch of records."""
     expected = f"out of range: expected 0 <= label < num_classes={num_classes}"
 
     def check(label):
-        ok = tf.logical_and(label >= 0, label < num_classes)
-        with tf.control_dependencies([tf.debugging.Assert(ok, ["input pipeline: label", label, expected])]):
+        ok = tf.reduce_all(tf.logical_and(label >= 0, label < num_classes))
+        bad = tf.boolean_mask(label, tf.logical_or(label < 0, label >= num_classes)) if label.shape.rank else label
+        with tf.control_dependencies([tf.debugging.Assert(ok, ["input pipeline: label", bad, expected])]):
             return tf.identity(label)
 
     return check
@@ -245,6 +296,7 @@ def make_dataset(
     num_parallel_calls=AUTOTUNE,
     prefetch=AUTOTUNE,
     num_classes=None,
+    skipped_counter=None,
 ):
     """Batches of ``(images uint8 (B, H, W, 3), labels int32 (B,))``. The images stay uint8: the
     backbones cast and normalise inside the model (``tf.cast(images, tf.float32)`` gives the
@@ -266,6 +318,12 @@ def make_dataset(
     ``num_classes``: when given, every label is checked against ``[0, num_classes)`` as it is
     read; a label outside stops the iteration with an ``InvalidArgumentError`` naming the label
     and ``num_classes`` (the training step, which XLA may compile, then needs no check).
+
+    Image folders: a file that is empty, truncated or not a JPEG/PNG/BMP/GIF (:func:`_intact`)
+    is skipped and counted in ``skipped_counter`` (an int64 ``tf.Variable``, when given), and a
+    file that passes that check but still fails to decode is skipped with TensorFlow's warning
+    (not counted), so one corrupt image never stops training. TFRecord shards and RecordIO
+    sets are checked when they are built or read (``tfface build``, the RecordIO reader).
     """
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
@@ -375,30 +433,64 @@ def make_dataset(
         epochs_ds = tf.data.Dataset.range(int(start_epoch), int(start_epoch) + epochs)
     ds = epochs_ds.flat_map(epoch_dataset)
 
-    element = _element_fn(size, training, crop, flip, color_jitter)
-
+    flips = training and bool(flip)
+    element = _element_fn(size, training, crop, flips, color_jitter)
+    flip_bits = _flip_bits(seed)
     seed_t = tf.constant(seed, tf.int64)
     check = _label_check(int(num_classes)) if num_classes is not None else (lambda label: label)
-    if kind == "tfrecord":
+    in_order = bool(deterministic) or not training
+    parallel = {"num_parallel_calls": num_parallel_calls, "deterministic": in_order}
 
-        def load(position, record):
-            ex = tf.io.parse_single_example(record, {"image": FEATURES["image"], "label": FEATURES["label"]})
-            return element(ex["image"], tf.stack([seed_t, position])), check(tf.cast(ex["label"], tf.int32))
+    def no_flip(position):
+        return tf.zeros_like(position, tf.bool)
+
+    bits = flip_bits if flips else no_flip
+
+    if kind == "tfrecord":
+        # Per batch of records, vectorised: parse, label check and flip bits (a fraction of
+        # their per-record cost); then per image only the decode (and the flip).
+        spec = {"image": FEATURES["image"], "label": FEATURES["label"]}
+
+        def parse(positions, records):
+            ex = tf.io.parse_example(records, spec)
+            return positions, ex["image"], check(tf.cast(ex["label"], tf.int32)), bits(positions)
+
+        ds = ds.batch(_PARSE_BATCH).map(parse, **parallel).unbatch()
+
+        def load(position, data, label, flip_bit):
+            return element(data, tf.stack([seed_t, position]), flip_bit), label
 
     elif kind == "recordio":
 
         def load(position, item):
             data, label = item
-            return element(data, tf.stack([seed_t, position])), label
+            return element(data, tf.stack([seed_t, position]), bits(position)), label
 
     else:
+        out_shape = (size[0], size[1], 3)
 
         def load(position, item):
+            # An image file that is empty, truncated or not an image is skipped (and counted),
+            # not decoded: the decoder's error would end the whole run.
             path, label = item
-            return element(tf.io.read_file(path), tf.stack([seed_t, position])), check(label)
+            data = tf.io.read_file(path)
+            ok = _intact(data)
 
-    in_order = bool(deterministic) or not training
-    ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=in_order)
+            def skip():
+                deps = [] if skipped_counter is None else [skipped_counter.assign_add(1)]
+                with tf.control_dependencies(deps):
+                    return tf.zeros(out_shape, tf.uint8)
+
+            key = tf.stack([seed_t, position])
+            image = tf.cond(ok, lambda: element(data, key, bits(position)), skip)
+            return image, check(label), ok
+
+    ds = ds.map(load, **parallel)
+    if kind == "folder":
+        # Files that pass the check but still fail to decode are dropped too (TensorFlow logs
+        # each one as a warning); they are not counted.
+        ds = ds.ignore_errors(log_warning=True).filter(lambda image, label, ok: ok)
+        ds = ds.map(lambda image, label, ok: (image, label))
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     if prefetch:
         ds = ds.prefetch(prefetch)

@@ -282,9 +282,21 @@ class StepCheckpoint(keras.callbacks.Callback):
         self.manager.save(checkpoint_number=step)
         self.last_saved = step
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = int(self.step.numpy())
+        self._last_batch = -1
+
     def on_train_batch_end(self, batch, logs=None):
-        self.step.assign_add(1)
-        step = int(self.step.numpy())
+        # ``batch`` is the index, in this fit call's epoch, of the last batch the call ran: one
+        # step, or ``steps_per_execution`` steps (Keras then calls this once per execution).
+        # The position follows from it, without reading the variable back every step.
+        if getattr(self, "_last_batch", None) is None:  # called outside fit's epoch loop
+            self._epoch_start = int(self.step.numpy()) - int(batch)
+            self._last_batch = int(batch) - 1
+        previous = self._epoch_start + self._last_batch + 1
+        step = self._epoch_start + int(batch) + 1
+        self._last_batch = int(batch)
+        self.step.assign(step)
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             latest = self.manager.latest_checkpoint if self.manager is not None else None
@@ -295,7 +307,8 @@ class StepCheckpoint(keras.callbacks.Callback):
             )
             self.model.stop_training = True
             return
-        if step % self.every == 0 or step >= self.total_steps:
+        # A multiple of ``every`` reached in this call (every step, or steps_per_execution).
+        if step // self.every > previous // self.every or step >= self.total_steps:
             self.save()
         if step >= self.total_steps:
             self.model.stop_training = True

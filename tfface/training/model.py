@@ -39,7 +39,10 @@ Distribution follows Keras' convention: a loss called in a replica returns that 
 of the global-batch value (``Loss.__call__`` divides per-sample means by the number of replicas;
 tfface's batch-level losses — Range, Marginal, Minimum Margin, OHEM — gather the global batch and
 divide themselves). The model divides its own terms (weight decay, layer losses) the same way.
-Logged values are the global-batch values.
+Logged values are the global-batch values: ``loss`` and its terms ``head_loss``, each auxiliary
+term by its name (weighted, as it enters the objective), ``l2`` (weight decay) and
+``layer_losses`` (regularisers), each an epoch mean weighted by the batch size, so that ``loss``
+is exactly the sum of the terms logged beside it.
 """
 import inspect
 
@@ -119,6 +122,17 @@ def _batchnorm_variables(layer):
     return found
 
 
+def _has_layer_losses(layer):
+    """Whether any layer inside ``layer`` adds losses of its own (a weight or activity
+    regulariser), which the step adds to the objective and logs as ``layer_losses``."""
+    for sub in layer._flatten_layers(include_self=True, recursive=True):  # noqa: SLF001
+        if getattr(sub, "activity_regularizer", None) is not None:
+            return True
+        if any(getattr(v, "regularizer", None) is not None for v in sub.trainable_weights):
+            return True
+    return False
+
+
 @keras.saving.register_keras_serializable(package="tfface")
 class FaceModel(keras.Model):
     """Backbone + margin head + auxiliary losses for ``model.fit``.
@@ -144,10 +158,12 @@ class FaceModel(keras.Model):
 
     ``compile(optimizer, loss=None)``: ``loss`` is the logits loss (default sparse categorical
     cross-entropy from logits; e.g. ``tfface.losses.HardMining()``); the head may refuse an
-    optimizer or loss it cannot train with (``head.check_training``). Metrics are fixed: loss,
-    accuracy (the mean of the head's per-sample ``correct``: with the margin for the training
-    logits), each auxiliary term by name, ``l2`` when weight decay is on, the head's
-    ``monitored()`` values and ``learning_rate``.
+    optimizer or loss it cannot train with (``head.check_training``). Metrics are fixed: ``loss``
+    (the objective) and its terms, ``head_loss`` (the logits loss), each auxiliary term by name
+    (weighted: ``w_k(step)·L_k``), ``l2`` when weight decay is on and ``layer_losses`` when a
+    layer has a regulariser, so that ``loss = head_loss + Σ_k <name_k> + l2 + layer_losses``;
+    ``accuracy`` (the mean of the head's per-sample ``correct``: with the margin for the
+    training logits), the head's ``monitored()`` values and ``learning_rate``.
     """
 
     def __init__(self, backbone, head, aux_losses=None, centres=None, weight_decay=0.0, decay_scope="kernels",
@@ -192,10 +208,14 @@ class FaceModel(keras.Model):
                 )
             self._aux.append((name, loss, _resolve_weight(name, weight)))
 
+        # The logged terms of the objective: loss = head_loss + Σ aux terms (weighted, by name)
+        # + l2 + layer_losses, each the epoch mean of what entered the step's objective.
+        self.head_loss_tracker = keras.metrics.Mean(name="head_loss")
         # The mean of the head's per-sample correctness (HeadLoss.correct; argmax in test_step).
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
         self.aux_trackers = [keras.metrics.Mean(name=name) for name, _, _ in self._aux]
         self.l2_tracker = keras.metrics.Mean(name="l2") if self.weight_decay > 0 else None
+        self.layer_loss_tracker = None
         self._logits_loss = None
 
         output_shape = getattr(backbone, "output_shape", None) if backbone.built else None
@@ -227,6 +247,8 @@ class FaceModel(keras.Model):
             self.head(embeddings, training=False)
         if self.centres is not None and not self.centres.built:
             self.centres(embeddings, ops.zeros((1,), "int32"), training=False)
+        if self.layer_loss_tracker is None and _has_layer_losses(self):
+            self.layer_loss_tracker = keras.metrics.Mean(name="layer_losses")
         self.built = True
 
     def build(self, input_shape):
@@ -395,8 +417,9 @@ class FaceModel(keras.Model):
         with tf.GradientTape() as tape:
             embeddings = ops.cast(self._train_forward(images), "float32")
             result = self._head_training_loss(embeddings, labels, step)
-            extra, aux_values, l2 = self._auxiliary_terms(labels, embeddings, weights, replicas)
-            share = ops.cast(result.loss, "float32") + extra
+            extra, terms = self._auxiliary_terms(labels, embeddings, weights, replicas)
+            head_share = ops.cast(result.loss, "float32")
+            share = head_share + extra
             objective = optimizer.scale_loss(share)
 
         variables = self.trainable_variables
@@ -418,39 +441,40 @@ class FaceModel(keras.Model):
             self.centres(ops.stop_gradient(embeddings), labels, training=True)
 
         batch = ops.shape(labels)[0]
+        # Every term is tracked as this replica's share times the replicas (the global-batch
+        # value), weighted by the batch like the total, so the logged terms sum to ``loss``.
         self._loss_tracker.update_state(share * replicas, sample_weight=batch)
+        self.head_loss_tracker.update_state(head_share * replicas, sample_weight=batch)
         self.accuracy_tracker.update_state(result.correct)
-        self._track_aux(aux_values, l2, batch, replicas)
+        for tracker, value in terms:
+            tracker.update_state(value * replicas, sample_weight=batch)
         return self._logs(learning_rate)
 
     def _auxiliary_terms(self, labels, embeddings, weights, replicas):
         """This replica's share of every term beyond the logits loss: the weighted auxiliary
-        losses, the layers' own losses and the coupled L2. Returns ``(sum, aux_values, l2)``."""
+        losses, the layers' own losses and the coupled L2. Returns ``(sum, [(tracker, share)])``
+        with each term's tracker and this replica's share of it."""
         total = 0.0
-        aux_values = []
-        for (_, loss, _), weight in zip(self._aux, weights):
-            value = ops.cast(loss(labels, embeddings), "float32")
-            aux_values.append(value)
-            total = total + weight * value
+        terms = []
+        for (_, loss, _), weight, tracker in zip(self._aux, weights, self.aux_trackers):
+            value = weight * ops.cast(loss(labels, embeddings), "float32")
+            terms.append((tracker, value))
+            total = total + value
         own = []
         if self.losses:
-            own.append(ops.sum([ops.cast(ops.sum(l), "float32") for l in self.losses]))
-        l2 = None
+            own.append((self.layer_loss_tracker, ops.sum([ops.cast(ops.sum(l), "float32") for l in self.losses])))
         if self.weight_decay > 0:
             l2 = 0.5 * self.weight_decay * ops.sum(
                 [ops.sum(ops.square(ops.cast(v, "float32"))) for v in self.decay_variables]
             )
-            own.append(l2)
-        for term in own:
+            own.append((self.l2_tracker, l2))
+        for tracker, term in own:
             # Model-level terms are replica-independent: each replica contributes 1/N.
-            total = total + (term / replicas if replicas > 1 else term)
-        return total, aux_values, l2
-
-    def _track_aux(self, aux_values, l2, batch, replicas):
-        for tracker, value in zip(self.aux_trackers, aux_values):
-            tracker.update_state(value * replicas, sample_weight=batch)
-        if l2 is not None:
-            self.l2_tracker.update_state(l2)
+            term = term / replicas if replicas > 1 else term
+            total = total + term
+            if tracker is not None:
+                terms.append((tracker, term))
+        return total, terms
 
     def _logs(self, learning_rate=None):
         logs = dict(self.get_metrics_result())
