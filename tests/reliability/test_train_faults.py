@@ -433,3 +433,25 @@ def test_the_workdir_outputs_are_strict_json_and_leave_no_temporaries(trained):
     assert strict_json(os.path.join(trained, "recipe.json"))["name"] == "smoke"
     assert files.leftovers(trained) == [] and files.leftovers(os.path.join(trained, "checkpoints")) == []
     assert os.path.basename(tf.train.latest_checkpoint(os.path.join(trained, "checkpoints"))) == "ckpt-8"
+
+
+def test_damaged_images_in_a_folder_set_are_skipped_counted_and_reported(tmp_path, data, capsys):
+    """A truncated JPEG and a text file named .jpg in an image-folder training set: training runs
+    through them (exit 0), and summary.json and the final line report how many reads were
+    skipped. With one epoch of 6 batches of 8 over the folder every file is read at most once per
+    pass, so the count is 2 per completed pass over the folder."""
+    copy = tmp_path / "train"
+    shutil.copytree(data, copy)
+    ids = sorted(os.listdir(copy))
+    victim = sorted(os.listdir(copy / ids[0]))[0]
+    raw = (copy / ids[0] / victim).read_bytes()
+    (copy / ids[0] / victim).write_bytes(raw[: len(raw) // 3])
+    (copy / ids[1] / "notes.jpg").write_text("not an image")
+    n_files = sum(len(os.listdir(copy / i)) for i in ids)
+    workdir = tmp_path / "run"
+    code, err, out = tfface_train(capsys, workdir, str(copy), steps=6)
+    assert code == 0, err
+    summary = strict_json(workdir / "summary.json")
+    passes = (6 * 8) // n_files  # complete passes over the folder within the 48 images read
+    assert summary["skipped_images"] >= 2 * max(passes, 1)
+    assert f"skipped {summary['skipped_images']} image(s)" in out

@@ -108,4 +108,7 @@ def _run(args, recipe, tf_config, lock):
         return files.EXIT_INPUT
     if args.quiet:
         print(f"done: step {summary['steps']}/{summary['total_steps']}, workdir {summary['workdir']}")
+        if summary.get("skipped_images"):
+            print(f"skipped {summary['skipped_images']} image(s) that are empty, truncated or not "
+                  f"images (listed by 'tfface build' on the same folder)")
     return files.EXIT_OK

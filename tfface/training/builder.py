@@ -446,6 +446,9 @@ def _dataset_factory(spec, examples, num_classes=None):
     augment = {key: spec[key] for key in ("flip", "random_crop", "color_jitter")}
     batch = spec["batch_size"]
     deterministic = spec["deterministic"]
+    # Images of an image-folder source that are empty, truncated or not images are skipped by the
+    # pipeline and counted here (``make.skipped``); the runner reports the count.
+    skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_images")
 
     def make(start_step):
         consumed = int(start_step) * batch
@@ -456,7 +459,8 @@ def _dataset_factory(spec, examples, num_classes=None):
         seed = spec["seed"] if deterministic else spec["seed"] + int(start_step)
         ds = make_dataset(
             spec["source"], batch, spec["image_size"], training=True, seed=seed,
-            deterministic=deterministic, start_epoch=epoch, num_classes=num_classes, **augment,
+            deterministic=deterministic, start_epoch=epoch, num_classes=num_classes,
+            skipped_counter=skipped, **augment,
         )
         if ds.cardinality() != tf.data.INFINITE_CARDINALITY:
             ds = ds.repeat()
@@ -472,6 +476,7 @@ def _dataset_factory(spec, examples, num_classes=None):
         options.deterministic = bool(deterministic)
         return ds.with_options(options)
 
+    make.skipped = skipped
     return make
 
 

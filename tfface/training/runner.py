@@ -370,6 +370,9 @@ def _train(recipe, workdir, strategy, is_chief, task, steps, progress, callbacks
         "logs": os.path.join(os.path.abspath(workdir), "logs"),
         "resolved_recipe": resolved,
     }
+    counter = getattr(run.make_dataset_fn, "skipped", None)
+    skipped_images = int(counter.numpy()) if counter is not None else 0
+    summary["skipped_images"] = skipped_images
     if is_chief:
         _save_embedder(model.embedder, summary["embedder"])
         files.write_json(os.path.join(workdir, "summary.json"), summary)
@@ -381,6 +384,8 @@ def _train(recipe, workdir, strategy, is_chief, task, steps, progress, callbacks
         f"done: step {final_step}/{run.steps} in {seconds:.1f}s"
         + (f" ({ips:.1f} img/s)" if ips else "")
         + (f"  {final}" if final else "")
+        + (f"\nskipped {skipped_images} image(s) that are empty, truncated or not images "
+           f"(listed by 'tfface build' on the same folder)" if skipped_images else "")
         + f"\nembedder: {summary['embedder']}\nTensorBoard: tensorboard --logdir {summary['logs']}"
     )
     return summary
