@@ -16,8 +16,8 @@ block's fence (invisible on GitHub, visible in the source):
 and, on a line of its own anywhere in the file, ``<!-- docs-test: slow (REASON) -->`` marks
 the document's test ``slow``.
 
-Python blocks of one document share one namespace (like a notebook) that starts with the
-placeholders of :data:`PLACEHOLDERS`, the names the docs use for "your data"
+Python blocks of one document share one namespace (like a notebook) that starts with those
+of :data:`PLACEHOLDERS` its blocks name: the names the docs use for "your data"
 (``embeddings``, ``labels``, ``num_classes``, ``images``, ``faces``...). Shell blocks run with
 ``bash -e -o pipefail`` and a ``tfface`` on ``PATH`` that runs this checkout; ``console`` blocks
 run their ``$ `` lines. Blocks in other languages (``text``, ``json``, none) are not run: use
@@ -61,12 +61,13 @@ PLACEHOLDERS = [
     ("faces", "faces = np.stack([tfface.data.load_image(f'faces/{n}.jpg') for n in 'ab'])   # uint8 (N, H, W, 3)"),
     ("images_uint8", "images_uint8 = np.stack([tfface.data.load_image(f'faces/{n}.jpg') for n in 'ab'])"),
     ("images_bytes", "images_bytes, issame = tfface.data.read_bin('faces_emore/lfw.bin')  # 2N encoded, N bools"),
+    ("model", "model = tfface.export.load_embedder('runs/ft/embedder.keras')   # a trained embedder"),
     ("threshold", "threshold = 0.3                                      # a cosine threshold from tfface eval"),
 ]
 NEEDS = {"embeddings": ("np",), "labels": ("np",), "images": ("np",), "backbone": ("tfface",),
          "head": ("tfface",), "train_ds": ("tfface",), "face_a": ("np", "tfface"), "face_b": ("np", "tfface"),
          "crop_a": ("np", "tfface"), "crop_b": ("np", "tfface"), "faces": ("np", "tfface"),
-         "images_uint8": ("np", "tfface"), "images_bytes": ("tfface",)}
+         "images_uint8": ("np", "tfface"), "images_bytes": ("tfface",), "model": ("tfface",)}
 
 
 def _names(code):
@@ -187,6 +188,12 @@ def _make_workspace(root):
     shutil.copy(data / "test" / "pairs.txt", root / "lfw" / "pairs.txt")
     for aligned in (data / "lfw_112", data / "lfw_160", root / "lfw_160"):
         shutil.copytree(data / "test", aligned, ignore=test_images)
+    (root / "DATA_LFW").mkdir()  # as published: pairs.txt beside lfw/<name>/<name>_<nnnn>.jpg
+    shutil.copytree(data / "test", root / "DATA_LFW" / "lfw", ignore=test_images)
+    shutil.copy(data / "test" / "pairs.txt", root / "DATA_LFW" / "pairs.txt")
+    _youtube_faces(data / "test", root / "ytf")
+    for name in ("splits.txt", "aligned_images_DB"):
+        os.symlink(pathlib.Path("ytf") / name, root / name)
     paths, issame = read_pairs(str(root / "lfw" / "pairs.txt"), str(root / "lfw" / "images"))
     (root / "faces_emore").mkdir()
     for name in ("lfw.bin", "agedb_30.bin"):
@@ -197,7 +204,7 @@ def _make_workspace(root):
     shutil.copy(paths[1], root / "faces" / "b.jpg")
     # A tiny model standing in for trained runs.
     embedder = get_backbone("tiny", input_shape=(112, 112, 3))
-    for run in ("curricularface_ir100_ms1mv2", "ft"):
+    for run in ("curricularface_ir100_ms1mv2", "ft", "arcface"):
         (root / "runs" / run).mkdir(parents=True)
         embedder.save(str(root / "runs" / run / "embedder.keras"))
     # `tfface` as the docs call it, running this checkout.
@@ -205,6 +212,22 @@ def _make_workspace(root):
     wrapper = root / ".bin" / "tfface"
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m tfface.cli "$@"\n')
     wrapper.chmod(0o755)
+
+
+def _youtube_faces(test, out):
+    """YouTube Faces' layout from identity folders: each image a one-frame video
+    ``aligned_images_DB/<name>/<k>/``; ``splits.txt`` with 10 splits of a same and a different pair."""
+    names = sorted(d.name for d in test.iterdir() if d.is_dir())
+    for name in names:
+        for k, image in enumerate(sorted((test / name).iterdir())):
+            (out / "aligned_images_DB" / name / str(k)).mkdir(parents=True)
+            shutil.copy(image, out / "aligned_images_DB" / name / str(k) / "0001.jpg")
+    rows = ["split number, pair number, first name, second name, is same"]
+    for split in range(10):
+        a, b = names[2 * split], names[2 * split + 1]
+        rows.append(f"{split + 1}, {2 * split + 1}, {a}/0, {a}/1, 1")
+        rows.append(f"{split + 1}, {2 * split + 2}, {a}/0, {b}/0, 0")
+    (out / "splits.txt").write_text("\n".join(rows) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------
