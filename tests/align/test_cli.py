@@ -33,7 +33,7 @@ def _mtimes(folder):
         os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
         for d, _, files in os.walk(folder)
         for f in files
-        if not f.endswith(".json")
+        if not f.endswith(".json") and f != ".tfface.lock"
     }
 
 
@@ -66,8 +66,12 @@ def test_train_split_counts_report_and_resume(src, tmp_path, detector):
 
 def test_test_split_fallbacks_through_the_command(src, tmp_path, capsys, photos):
     dst = str(tmp_path / "aligned_test")
-    # A pre-existing output: resumed, not recomputed (it stays black).
+    # A pre-existing output of an interrupted run with the same settings (its record says so):
+    # resumed, not recomputed (it stays black).
     os.makedirs(os.path.join(dst, "people"))
+    record = {"mode": "facenet", "size": [160, 160], "margin": 32, "ext": "png", "quality": 95}
+    with open(os.path.join(dst, "align_settings.json"), "w") as f:
+        json.dump({"settings": record}, f)
     black = os.path.join(dst, "people", "astronaut.png")
     Image.fromarray(np.zeros((160, 160, 3), np.uint8)).save(black)
     landmarks = tmp_path / "landmarks.tsv"

@@ -20,6 +20,7 @@ from tfface.data import build as build_mod
 from tfface.data.build import build_tfrecords, header_size
 from tfface.data.synthetic import generate_synthetic
 from tfface.data.tfrecord import parse_example
+from tfface.files import InputError, OutputError
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -177,11 +178,11 @@ def test_min_images_drops_identities(source, tmp_path):
 def test_refuses_to_mix_builds_and_bad_arguments(source, built, tmp_path):
     _, src, _ = source
     out, _ = built
-    with pytest.raises(FileExistsError, match="overwrite"):
+    with pytest.raises(OutputError, match="overwrite"):
         build_tfrecords(src, out, progress=False)
     with pytest.raises(ValueError, match="inside the source"):
         build_tfrecords(src, src / "id_00001" / "out", progress=False)
-    with pytest.raises(NotADirectoryError, match="not a directory"):
+    with pytest.raises(InputError, match="not a directory"):
         build_tfrecords(tmp_path / "nope", tmp_path / "o", progress=False)
 
 
@@ -210,4 +211,4 @@ def test_cli(source, tmp_path, capsys):
     # 112x112 > 1500 pixels: every synthetic image is now a decode bomb, the 40x30 PNG is not.
     assert stats["written"] == 1 and stats["skipped"]["too_many_pixels"] > 10
     assert "skipped" in printed and "too_many_pixels" in printed
-    assert build_command.run(args) == 2, "building into an existing build must refuse without --overwrite"
+    assert build_command.run(args) == 3, "building into an existing build must refuse without --overwrite"

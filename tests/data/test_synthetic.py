@@ -187,7 +187,7 @@ def test_cli(tmp_path, capsys):
     with Image.open(out / "train" / "id_00000" / "id_00000_0001.jpg") as im:
         assert im.size == (160, 160)
     assert json.loads((out / "info.json").read_text())["seed"] == 5
-    assert synth_command.run(args) == 2, "a second run into the same directory must refuse"
+    assert synth_command.run(args) == 3, "a second run into the same directory must refuse (output in the way)"
 
 
 def test_pairs_not_separable_pixel_by_pixel(synth):

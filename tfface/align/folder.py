@@ -12,19 +12,56 @@ Splits differ only in what happens when MTCNN finds no face: for ``split="train"
 skipped and listed; for ``split="test"`` (verification sets, where every image must yield a
 crop) it falls back to the given ``landmarks`` if they have an entry for it, else to a centre
 crop, and is listed. ``landmarks`` entries are used as the fallback for train too.
+
+Safety rules (docs/reliability.md):
+
+* DST is locked (``DST/.tfface.lock``) while a run works in it: a second run fails at once.
+* The settings that shape a crop (mode, size, margin, ext, quality) are written to
+  ``DST/align_settings.json`` before the first crop. A run into a DST made with other settings
+  (or holding files without that record) is refused, naming the differences, unless
+  ``overwrite`` is given: then DST's contents are removed first.
+* Every source goes through the input rule of :mod:`tfface.data.images` before PIL decodes it:
+  a regular file (a FIFO named ``*.jpg`` is listed, never opened for a blocking read) whose
+  header declares at most ``max_pixels`` pixels; others are listed under ``unreadable`` with
+  the reason.
+* Crops and the report are written to temporary names and renamed.
+* With ``workers > 1``, a worker process that dies (the out-of-memory killer, a crash in a
+  decoder) is noticed: the images it held are retried once, one at a time, and an image that
+  kills its worker again is listed under ``error``; the run never waits for a dead process.
 """
+import collections
 import json
+import contextlib
+import errno
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 
 import numpy as np
 
 from tfface.align.aligner import DEFAULT_DETECT_SIZE
-from tfface.data.images import ALL_IMAGE_EXTENSIONS, read_image, scan_tree
+from tfface.data.build import check_output_folder
+from tfface.data.images import ALL_IMAGE_EXTENSIONS, DEFAULT_MAX_PIXELS, ImageRejected, read_image, scan_tree
+from tfface.files import (
+    LOCK_NAME,
+    DirLock,
+    InputError,
+    OutputError,
+    atomic_file,
+    describe_os_error,
+    leftovers,
+    read_json,
+    write_json,
+)
 
 REPORT_NAME = "align_report.json"
+SETTINGS_NAME = "align_settings.json"
+# Settings that change what a crop looks like: a folder's crops must all share them.
+BINDING_SETTINGS = ("mode", "size", "margin", "ext", "quality")
+_DIED = ("the worker process died while aligning it (killed, e.g. by the out-of-memory killer, or "
+         "crashed); it was retried alone and died again")
 # Categories of the report; each source image lands in exactly one.
 _WRITTEN = ("detected", "given_landmarks", "centre_crop")
 _SKIPPED = ("no_face", "unreadable", "name_collision", "error")
@@ -82,16 +119,11 @@ def _write_image(array, path, ext, quality):
     from PIL import Image
 
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+    with atomic_file(path) as f:
         if ext == "jpg":
-            Image.fromarray(array).save(tmp, format="JPEG", quality=quality)
+            Image.fromarray(array).save(f, format="JPEG", quality=quality)
         else:
-            Image.fromarray(array).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+            Image.fromarray(array).save(f, format="PNG")
 
 
 class _Job:
@@ -115,9 +147,14 @@ class _Job:
         results, loaded = [], []
         for rel, src_path, out_path, landmarks in tasks:
             try:
-                loaded.append((rel, read_image(src_path), out_path, landmarks))
+                image = read_image(src_path, max_pixels=self.settings.get("max_pixels", DEFAULT_MAX_PIXELS))
+            except ImageRejected as err:
+                results.append((rel, "unreadable", f"{err.reason}: {err.detail}"))
+                continue
             except Exception as err:  # any decoder failure is a property of the file: report it
                 results.append((rel, "unreadable", f"{type(err).__name__}: {err}"))
+                continue
+            loaded.append((rel, image, out_path, landmarks))
         try:
             found = self.aligner.detect_batch([image for _, image, _, _ in loaded])
         except Exception:
@@ -147,8 +184,11 @@ class _Job:
 _WORKER = None
 
 
-def _init_worker(settings, threads):
+def _init_worker(settings, threads, factory=None):
     global _WORKER
+    if factory is not None:
+        _WORKER = factory(settings)
+        return
     import tensorflow as tf
 
     # Several detectors share the machine: give each process its share of the cores.
@@ -159,6 +199,123 @@ def _init_worker(settings, threads):
 
 def _work(task):
     return _WORKER(task)
+
+
+def _pool_results(chunks, workers, settings, threads, factory=None):
+    """Run ``chunks`` on ``workers`` spawned processes; yields each chunk's results.
+
+    At most ``workers`` chunks are in flight, so when a worker dies (``BrokenProcessPool``) the
+    suspects are those chunks only. Their images are retried in a fresh pool, one at a time with
+    nothing else in flight, so a second death names its image exactly; that image is reported as
+    ``error``. Pools that keep dying before finishing anything (a worker that cannot start) stop
+    the run's remaining images as ``error`` rather than looping."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = multiprocessing.get_context("spawn")  # TensorFlow's runtime does not survive a fork
+    queue, suspects = collections.deque(chunks), collections.deque()
+    fruitless = 0
+    while queue or suspects:
+        if fruitless >= 3:
+            left = [t for c in list(suspects) + list(queue) for t in c]
+            yield [(t[0], "error", "worker processes died three times in a row without finishing an image; "
+                    "not retried") for t in left]
+            return
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                   initargs=(settings, threads, factory))
+        inflight, broken, finished = {}, False, False
+        try:
+            while (queue or suspects or inflight) and not broken:
+                if suspects:
+                    if not inflight:
+                        chunk = suspects.popleft()
+                        inflight[pool.submit(_work, chunk)] = (chunk, True)
+                else:
+                    while queue and len(inflight) < workers:
+                        chunk = queue.popleft()
+                        inflight[pool.submit(_work, chunk)] = (chunk, False)
+                done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    chunk, alone = inflight.pop(fut)
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        if alone:
+                            finished = True
+                            yield [(t[0], "error", _DIED) for t in chunk]
+                        else:
+                            suspects.extend([t] for t in chunk)
+                        continue
+                    finished = True
+                    yield result
+            # Every other chunk in flight went down with the pool: suspects too.
+            for chunk, alone in inflight.values():
+                suspects.extend([t] for t in chunk)
+            inflight.clear()
+        finally:
+            if broken or inflight:
+                # Do not wait on workers that may be stuck or dead; end them.
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    with contextlib.suppress(Exception):
+                        proc.kill()
+                pool.shutdown(wait=False, cancel_futures=True)
+            else:
+                pool.shutdown(wait=True)
+        fruitless = 0 if finished else fruitless + 1
+
+
+def _check_dst(src, dst, settings, overwrite):
+    """Refuse a DST in the way, or one made with other settings unless ``overwrite`` (which
+    then clears it). Called with DST locked; writes the settings record."""
+    try:
+        names = sorted(n for n in os.listdir(dst) if n != LOCK_NAME)
+    except OSError as err:
+        raise OutputError(err.errno, describe_os_error(err, "list"), dst) from None
+    record = os.path.join(dst, SETTINGS_NAME)
+    if names and not overwrite:
+        previous = None
+        if os.path.exists(record):
+            previous = read_json(record, "align settings record").get("settings")
+        elif os.path.exists(os.path.join(dst, REPORT_NAME)):  # a folder aligned before the record existed
+            previous = read_json(os.path.join(dst, REPORT_NAME), "align report").get("settings")
+        if not isinstance(previous, dict):
+            raise OutputError(errno.EEXIST, f"{dst} holds files ({', '.join(names[:3])}"
+                              f"{', ...' if len(names) > 3 else ''}) but no {SETTINGS_NAME}: not a tfface align "
+                              "output; give an empty folder, or pass --overwrite to clear it", dst)
+        differ = [k for k in BINDING_SETTINGS if _norm(previous.get(k)) != _norm(settings[k])]
+        if differ:
+            was = ", ".join(f"{k}={previous.get(k)!r}" for k in differ)
+            now = ", ".join(f"{k}={settings[k]!r}" for k in differ)
+            raise OutputError(errno.EEXIST, f"{dst} was aligned with {was}; this run asks for {now}. Resuming would "
+                              "mix crops made differently in one folder: use the same settings, another DST, or "
+                              "--overwrite to clear DST and align again", dst)
+    elif names and overwrite:
+        src_real, dst_real = os.path.realpath(src), os.path.realpath(dst)
+        if src_real == dst_real or src_real.startswith(dst_real + os.sep):
+            raise InputError(f"--overwrite would clear {dst}, which holds the source {src}; give another DST")
+        for name in names:
+            path = os.path.join(dst, name)
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
+            except OSError as err:
+                raise OutputError(err.errno, describe_os_error(err, "remove"), path) from None
+    write_json(record, {"tool": "tfface align", "settings": settings})
+
+
+def _remove_leftovers(dst):
+    """Remove the temporary files of crops whose writer was killed (hidden ``.NAME.tmp-*``)."""
+    for base, _, _ in os.walk(dst):
+        for name in leftovers(base):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(base, name))
+
+
+def _norm(value):
+    return list(value) if isinstance(value, tuple) else value
 
 
 def align_folder(
@@ -177,6 +334,9 @@ def align_folder(
     batch_size=8,
     progress=True,
     detector=None,
+    max_pixels=DEFAULT_MAX_PIXELS,
+    overwrite=False,
+    worker_factory=None,
 ):
     """Align every image under ``src`` into ``dst``; returns the report (also written to
     ``dst/align_report.json``). ``landmarks``: a path (see :func:`load_landmarks`) or a dict
@@ -184,14 +344,21 @@ def align_folder(
     ``detect_size``: MTCNN runs on a copy whose long side is at most this (see
     :class:`~tfface.align.FaceAligner`; None: full resolution). ``batch_size``: images read and
     detected together by one worker. ``workers``: processes, each with its own detector and
-    ``cpu_count // workers`` TensorFlow threads.
-    """
-    from tqdm import tqdm
+    ``cpu_count // workers`` TensorFlow threads. ``max_pixels``: the input rule's cap on a source's
+    header-declared size (:mod:`tfface.data.images`). ``overwrite``: clear a DST made with other
+    settings (see the module's safety rules). ``worker_factory``: a picklable callable
+    ``settings -> job`` that builds each worker process's job instead of the MTCNN one (a job is
+    called with a list of ``(rel, src path, out path, landmarks)`` and returns
+    ``(rel, outcome, message)`` rows).
 
+    Raises :class:`~tfface.files.LockedError` when another run holds DST,
+    :class:`~tfface.files.OutputError` when DST is a file or symlink, cannot be written, or was
+    made with other settings.
+    """
     from tfface.align.aligner import FaceAligner
 
     if not os.path.isdir(src):
-        raise FileNotFoundError(f"SRC {src!r} is not a folder")
+        raise InputError(f"SRC {src!r} is not a folder")
     if split not in ("train", "test"):
         raise ValueError(f"split={split!r}; expected 'train' or 'test'")
     if ext not in ("jpg", "png"):
@@ -200,15 +367,32 @@ def align_folder(
         raise ValueError(f"workers={workers!r}; expected at least 1")
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}; expected at least 1")
+    if max_pixels is not None and max_pixels < 1:
+        raise ValueError(f"max_pixels={max_pixels!r}; expected a positive number of pixels")
     # Validate the settings here, before any file is touched or a worker started (the detector
     # is built lazily, so this is cheap).
     probe = FaceAligner(mode=mode, size=size, margin=margin, min_face_size=min_face_size, detect_size=detect_size)
     landmark_map = landmarks if isinstance(landmarks, dict) or landmarks is None else load_landmarks(landmarks)
     landmark_map = {os.path.normpath(k).replace(os.sep, "/"): v for k, v in (landmark_map or {}).items()}
 
+    check_output_folder(dst, "DST")
+    settings = dict(mode=mode, size=size, margin=margin, split=split, ext=ext, quality=quality,
+                    min_face_size=min_face_size, detect_size=detect_size, max_pixels=max_pixels)
+    # The record and the report hold the effective values (defaults resolved).
+    effective = dict(settings, size=list(probe.size), margin=probe.margin)
+    with DirLock(dst, "tfface align"):
+        _check_dst(src, dst, effective, overwrite)
+        return _align(src, dst, settings, effective, landmark_map, workers, batch_size, progress, detector,
+                      worker_factory)
+
+
+def _align(src, dst, settings, effective, landmark_map, workers, batch_size, progress, detector, factory):
+    from tqdm import tqdm
+
+    ext = settings["ext"]
     started = time.time()
+    _remove_leftovers(dst)  # of runs that were killed; DST is locked, so no writer is alive
     images, others = scan_tree(src, ALL_IMAGE_EXTENSIONS, exclude=dst)
-    os.makedirs(dst, exist_ok=True)
     lists = {name: [] for name in _WRITTEN + _SKIPPED}
     existing, tasks, claimed = [], [], {}
     for rel in images:
@@ -225,13 +409,8 @@ def align_folder(
             continue
         tasks.append((rel, os.path.join(src, rel), out_path, landmark_map.get(rel)))
 
-    settings = dict(mode=mode, size=size, margin=margin, split=split, ext=ext, quality=quality,
-                    min_face_size=min_face_size, detect_size=detect_size)
-    # The report records the effective values (defaults resolved).
-    effective = dict(settings, size=list(probe.size), margin=probe.margin)
     bar = tqdm(total=len(tasks), unit="img", desc="align", disable=not progress, file=sys.stderr)
     interrupted = True
-    pool = None
     try:
         chunks = [tasks[i : i + batch_size] for i in range(0, len(tasks), batch_size)]
         if workers == 1 or len(chunks) <= 1:
@@ -239,27 +418,22 @@ def align_folder(
             results = (job(c) for c in chunks)
         else:
             threads = max(1, (os.cpu_count() or 1) // workers)
-            # spawn, not fork: TensorFlow's runtime does not survive a fork.
-            pool = multiprocessing.get_context("spawn").Pool(
-                workers, initializer=_init_worker, initargs=(settings, threads)
-            )
-            results = pool.imap_unordered(_work, chunks)
-        for chunk in results:
-            for rel, outcome, message in chunk:
-                lists[outcome].append(rel if message is None else {"path": rel, "error": message})
-                bar.update(1)
+            results = _pool_results(chunks, workers, settings, threads, factory)
+        try:
+            for chunk in results:
+                for rel, outcome, message in chunk:
+                    lists[outcome].append(rel if message is None else {"path": rel, "error": message})
+                    bar.update(1)
+        finally:
+            if hasattr(results, "close"):
+                results.close()
         interrupted = False
     finally:
         bar.close()
-        if pool is not None:
-            if interrupted:
-                pool.terminate()
-            else:
-                pool.close()
-            pool.join()
+        # Workers ended after a dead one (or by an interruption) may leave a crop's temporary file.
+        _remove_leftovers(dst)
         report = _report(src, dst, effective, images, others, existing, lists, landmark_map, started, interrupted)
-        with open(os.path.join(dst, REPORT_NAME), "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
+        write_json(os.path.join(dst, REPORT_NAME), report)
     return report
 
 

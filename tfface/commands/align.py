@@ -2,13 +2,18 @@
 (:func:`tfface.align.align_folder`; the rules, resuming and the report are described there).
 
 Prints one summary line, the first files of each fallback/skip list, and where the report is.
-Exit status: 0 done, 1 some files failed with an unexpected error, 2 bad arguments.
+Exit status: 0 done; 1 some files failed with an unexpected error (or killed their worker
+twice); 2 bad arguments; 3 DST cannot be written (a file or symlink, permissions, full disk) or
+was made with other settings (``--overwrite`` clears it); 4 another run is aligning into DST.
 """
 import os
 import sys
 
+from tfface import files
 from tfface.align.aligner import DEFAULT_DETECT_SIZE
 from tfface.align.folder import REPORT_NAME, align_folder
+from tfface.data.build import shown_name
+from tfface.data.images import DEFAULT_MAX_PIXELS
 
 
 def add_arguments(parser):
@@ -60,6 +65,11 @@ def add_arguments(parser):
         f"pixels of that copy; 'full' detects at full resolution (slow) (default {DEFAULT_DETECT_SIZE})",
     )
     parser.add_argument("--batch-size", type=int, default=8, help="images detected together by a worker (default 8)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help="largest source image accepted, width*height as its header declares it, checked "
+                        f"before decoding (default {DEFAULT_MAX_PIXELS})")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="clear DST first when it holds crops made with other settings (or other files)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -117,16 +127,23 @@ def run(args):
             detect_size=_parse_detect_size(args.detect_size),
             batch_size=args.batch_size,
             progress=not args.quiet,
+            max_pixels=args.max_pixels,
+            overwrite=args.overwrite,
         )
-    except (ValueError, FileNotFoundError) as err:
+    except (files.TfFaceError, OSError) as err:
+        if isinstance(err, FileNotFoundError) and not isinstance(err, files.TfFaceError):
+            print(f"tfface align: {err}", file=sys.stderr)
+            return files.EXIT_INPUT
+        return files.report("align", err)
+    except ValueError as err:
         print(f"tfface align: {err}", file=sys.stderr)
-        return 2
+        return files.EXIT_INPUT
     print(summary_line(report))
     for name in ("no_face", "unreadable", "name_collision", "error", "given_landmarks", "centre_crop"):
         for entry in report["lists"][name][:10]:
             path = entry["path"] if isinstance(entry, dict) else entry
             detail = f": {entry['error']}" if isinstance(entry, dict) else ""
-            print(f"  {name}: {path}{detail}")
+            print(f"  {name}: {shown_name(path)}{detail}")
         if len(report["lists"][name]) > 10:
             print(f"  {name}: ... {len(report['lists'][name]) - 10} more in the report")
     print(f"report: {os.path.join(args.dst, REPORT_NAME)}")

@@ -3,12 +3,19 @@ RecordIO set (``train.rec`` with ``train.idx`` and ``property`` beside it, or th
 sharded TFRecords.
 
 Prints a one-line summary (and the skipped files' reasons); ``OUT/stats.json`` holds the figures.
-Exit status: 0 built, 2 bad source or output.
+The build is staged beside OUT and moved into place when complete, so a failed or interrupted
+build (``--overwrite`` included) leaves the previous one as it was.
+
+Exit status: 0 built; 2 bad arguments or source (no identity folders, no good image); 3 OUT
+cannot be written (a file or symlink in the way, a non-build folder, permissions, full disk, or a
+build already there without ``--overwrite``); 4 another build of OUT is running.
 """
 import os
 import sys
 
-from tfface.data.build import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, build_tfrecords
+from tfface import files
+from tfface.data.build import build_tfrecords
+from tfface.data.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 
 def add_arguments(parser):
@@ -34,9 +41,11 @@ def run(args):
             max_pixels=args.max_pixels, max_bytes=args.max_bytes, prefix=args.prefix, seed=args.seed,
             overwrite=args.overwrite, progress=not args.no_progress,
         )
-    except (ValueError, OSError) as err:
+    except (files.TfFaceError, OSError) as err:
+        return files.report("build", err)
+    except ValueError as err:
         print(f"tfface build: {err}", file=sys.stderr)
-        return 2
+        return files.EXIT_INPUT
     ipi = stats["images_per_identity"]
     print(
         f"tfface build: seen {stats['seen']}, written {stats['written']} images of {stats['identities']} "

@@ -1,9 +1,22 @@
 """``tfface synth OUT``: write the embedded synthetic-identity data set
-(:func:`tfface.data.generate_synthetic`). Exit status: 0 written, 2 bad settings or a non-empty OUT.
+(:func:`tfface.data.generate_synthetic`).
+
+The data set is written into a hidden folder beside OUT and moved into place when complete
+(:func:`tfface.files.staged_dir`), under a lock beside OUT: an interrupted or failed run leaves
+OUT as it was, and ``--overwrite`` replaces OUT as a whole (no old identity is left beside the
+new ones). ``OUT/info.json`` records the settings. ``--overwrite`` only replaces a folder that
+``tfface synth`` made (one with its ``info.json``).
+
+Exit status: 0 written; 2 bad settings; 3 OUT cannot be written (a file or symlink, a non-empty
+folder without ``--overwrite``, a folder synth did not make, permissions, full disk); 4 another
+run is writing OUT.
 """
+import errno
 import os
 import sys
 
+from tfface import files
+from tfface.data.build import check_output_folder, remove_stale_stages
 from tfface.data.synthetic import generate_synthetic
 
 
@@ -25,26 +38,31 @@ def add_arguments(parser):
     parser.add_argument("--overwrite", action="store_true", help="allow a non-empty OUT")
 
 
+def _check_out(out, overwrite):
+    check_output_folder(out, "OUT")
+    if not os.path.isdir(out) or not os.listdir(out):
+        return
+    if not overwrite:
+        raise files.OutputError(errno.EEXIST, f"OUT {out} is not empty (pass --overwrite to replace it)", out)
+    info = os.path.join(out, "info.json")
+    record = files.read_json(info, "synth record") if os.path.isfile(info) else None
+    if not (isinstance(record, dict) and record.get("generator") == "tfface.data.synthetic"):
+        raise files.OutputError(errno.EEXIST, f"OUT {out} was not made by tfface synth (no info.json of it); "
+                                "--overwrite would delete it as a whole: give another folder", out)
+
+
 def run(args):
     try:
-        info = generate_synthetic(
-            args.out,
-            num_identities=args.identities,
-            num_test_identities=args.test_identities,
-            image_size=args.size,
-            seed=args.seed,
-            min_images=args.min_images,
-            max_images=args.max_images,
-            tail_exponent=args.tail_exponent,
-            test_images_per_identity=args.test_images,
-            folds=args.folds,
-            pairs_per_fold=args.pairs_per_fold,
-            workers=args.workers,
-            overwrite=args.overwrite,
-        )
-    except (ValueError, FileExistsError) as err:
+        _check_out(args.out, args.overwrite)
+        with files.DirLock.beside(args.out, "tfface synth"):
+            remove_stale_stages(args.out)
+            with files.staged_dir(args.out, args.overwrite) as stage:
+                info = _generate(args, stage)
+    except (files.TfFaceError, OSError) as err:
+        return files.report("synth", err)
+    except ValueError as err:
         print(f"tfface synth: {err}", file=sys.stderr)
-        return 2
+        return files.EXIT_INPUT
     tr, te = info["train"], info["test"]
     ipi = tr["images_per_identity"]
     print(
@@ -57,3 +75,20 @@ def run(args):
         print(f"  pairs: {te['pairs']['folds']} folds x {te['pairs']['pairs_per_fold']} matched + mismatched "
               f"in {os.path.join(args.out, 'test', 'pairs.txt')}")
     return 0
+
+
+def _generate(args, out):
+    return generate_synthetic(
+        out,
+        num_identities=args.identities,
+        num_test_identities=args.test_identities,
+        image_size=args.size,
+        seed=args.seed,
+        min_images=args.min_images,
+        max_images=args.max_images,
+        tail_exponent=args.tail_exponent,
+        test_images_per_identity=args.test_images,
+        folds=args.folds,
+        pairs_per_fold=args.pairs_per_fold,
+        workers=args.workers,
+    )

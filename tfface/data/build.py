@@ -28,6 +28,8 @@ reason                           when
 ``corrupt``                      no readable size in the header, or a full decode fails
                                  (truncated JPEG/PNG, bad data) or disagrees with the header
 ``outside_identity_folder``      a file directly in SRC, not in an identity folder
+``undecodable_name``             the path is not valid UTF-8 (the records and ``labels.json``
+                                 hold UTF-8 names); listed with its bytes escaped (``\xe9``)
 ``identity_below_min_images``    valid, but its identity has fewer than ``min_images``
 ``changed_during_build``         the file changed between its check and its write
 ===============================  ===========================================================
@@ -38,21 +40,41 @@ the shards in a seeded random order, so a shuffle buffer much smaller than the d
 mixes identities.
 """
 import concurrent.futures
-import json
+import errno
 import os
-import stat
-import struct
 import time
 import zlib
 
 import numpy as np
 
 from tfface.data import recordio
-from tfface.data.images import TFRECORD_SUFFIX, scan_identity_folders
+from tfface.data.images import (  # noqa: F401  (sniff_format, header_size: importable from here)
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    TFRECORD_SUFFIX,
+    ImageRejected,
+    _tf_message,
+    check_image_bytes,
+    header_size,
+    read_image_file,
+    scan_identity_folders,
+    sniff_format,
+)
 from tfface.data.recordio import RecordError
+from tfface.files import (
+    LOCK_NAME,
+    DirLock,
+    InputError,
+    OutputError,
+    describe_os_error,
+    leftovers,
+    staged_dir,
+    write_json,
+)
 
-DEFAULT_MAX_PIXELS = 25_000_000
-DEFAULT_MAX_BYTES = 50 * 2**20
+
+class SourceError(InputError, NotADirectoryError):
+    """The build's source is not a folder (also a ``NotADirectoryError``, as it used to be)."""
 
 REASONS = (
     "outside_source",
@@ -65,79 +87,15 @@ REASONS = (
     "too_many_pixels",
     "corrupt",
     "outside_identity_folder",
+    "undecodable_name",
     "identity_below_min_images",
     "changed_during_build",
 )
 
 
-class _Skip(Exception):
-    def __init__(self, reason, detail=""):
-        super().__init__(reason)
-        self.reason, self.detail = reason, detail
-
-
-# ---------------------------------------------------------------------------------------------
-# headers (sizes are read from the bytes, never by decoding)
-
-
-def sniff_format(data):
-    """``"jpeg"``, ``"png"``, ``"bmp"`` (accepted), ``"gif"``, ``"webp"``, ``"tiff"`` (images we
-    refuse) or None, from the magic bytes."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if data[:2] == b"BM" and len(data) >= 26:
-        return "bmp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    return None
-
-
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def header_size(data, fmt):
-    """(height, width) declared by the header of a JPEG, PNG or BMP; raises ``_Skip("corrupt")``
-    when the header has none."""
-    if fmt == "png":
-        if len(data) < 24 or data[12:16] != b"IHDR":
-            raise _Skip("corrupt", "PNG without an IHDR chunk")
-        width, height = struct.unpack(">II", data[16:24])
-        return height, width
-    if fmt == "bmp":
-        dib = struct.unpack("<I", data[14:18])[0]
-        if dib == 12:
-            width, height = struct.unpack("<HH", data[18:22])
-        else:
-            width, height = struct.unpack("<ii", data[18:26])
-        return abs(height), abs(width)
-    # JPEG: walk the marker segments up to the first start-of-frame.
-    i, n = 2, len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            raise _Skip("corrupt", f"JPEG marker expected at byte {i}")
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0x01,) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
-        if marker in _SOF:
-            if i + 9 > n:
-                break
-            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-            return height, width
-        if marker in (0xDA, 0xD9):  # start of scan / end of image before any frame header
-            break
-        i += 2 + length
-    raise _Skip("corrupt", "JPEG without a frame header")
+# The image checks are tfface.data.images' input rule (one rule for build, align, eval and folder
+# training); the names below stay importable from here.
+_Skip = ImageRejected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,53 +110,14 @@ def _read_checked(path, src_real, max_bytes):
     """Resolve, stat and read one entry; raises ``_Skip``. Returns the bytes."""
     if not _inside(os.path.realpath(path), src_real):
         raise _Skip("outside_source", f"resolves to {os.path.realpath(path)}")
-    try:
-        st = os.stat(path)
-    except OSError as err:
-        raise _Skip("unreadable", f"{type(err).__name__}: {err.strerror or err}") from None
-    if not stat.S_ISREG(st.st_mode):
-        kind = "directory" if stat.S_ISDIR(st.st_mode) else "special file"
-        raise _Skip("not_a_file", kind)
-    if st.st_size == 0:
-        raise _Skip("empty", "0 bytes")
-    if st.st_size > max_bytes:
-        raise _Skip("too_large", f"{st.st_size} bytes > max_bytes={max_bytes}")
-    try:
-        with open(path, "rb") as f:
-            return f.read(max_bytes + 1)
-    except OSError as err:
-        raise _Skip("unreadable", f"{type(err).__name__}: {err.strerror or err}") from None
+    return read_image_file(path, max_bytes=max_bytes)
 
 
 def check_image(data, max_pixels):
     """Validate encoded bytes: format, header size against ``max_pixels``, then a full decode
-    (TensorFlow's, the one the input pipeline uses). Returns (format, height, width)."""
-    import tensorflow as tf
-
-    fmt = sniff_format(data)
-    if fmt is None:
-        raise _Skip("not_an_image", "content is not JPEG, PNG or BMP")
-    if fmt not in ("jpeg", "png", "bmp"):
-        raise _Skip("unsupported_format", f"{fmt.upper()} (accepted: JPEG, PNG, BMP)")
-    height, width = header_size(data, fmt)
-    if height * width > max_pixels:
-        raise _Skip("too_many_pixels", f"header declares {width}x{height} > max_pixels={max_pixels}")
-    if height == 0 or width == 0:
-        raise _Skip("corrupt", f"header declares {width}x{height}")
-    try:
-        shape = tf.io.decode_image(data, channels=3, expand_animations=False).shape
-    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, tf.errors.DataLossError) as err:
-        raise _Skip("corrupt", f"decode failed: {_tf_message(err)}") from None
-    if tuple(shape[:2]) != (height, width):
-        raise _Skip("corrupt", f"decoded {shape[1]}x{shape[0]}, header declares {width}x{height}")
-    return fmt, height, width
-
-
-def _tf_message(err):
-    # TensorFlow wraps the decoder's message in "{{function_node ...}} ... [Op:DecodeImage]".
-    msg = err.message.splitlines()[0] if err.message else type(err).__name__
-    msg = msg.split("}} ", 1)[-1]
-    return msg.split(" [Op:", 1)[0][:200]
+    (TensorFlow's, the one the input pipeline uses) that must agree with the header. Returns
+    (format, height, width); :func:`tfface.data.images.check_image_bytes` with ``decode=True``."""
+    return check_image_bytes(data, None, max_pixels, decode=True)
 
 
 def _check(entry, src_real, max_pixels, max_bytes):
@@ -216,10 +135,33 @@ def scan_source(src):
 
     The walk is :func:`tfface.data.images.scan_identity_folders`: identity folders are SRC's
     sub-directories, files in nested folders belong to the identity, and directories named like
-    an image and symlinked directories are entries (and are checked), not walked."""
+    an image and symlinked directories are entries (and are checked), not walked. A path that is
+    not valid UTF-8 is skipped (``undecodable_name``), listed with its bytes escaped."""
     entries, loose = scan_identity_folders(src)
-    skipped = [{"path": name, "reason": "outside_identity_folder", "detail": "file directly in SRC"} for name in loose]
-    return [(e.identity, e.rel, e.path) for e in entries], skipped
+    skipped = [{"path": shown_name(name), "reason": "outside_identity_folder", "detail": "file directly in SRC"}
+               for name in loose]
+    kept = []
+    for e in entries:
+        if _is_utf8(e.rel):
+            kept.append((e.identity, e.rel, e.path))
+        else:
+            skipped.append({"path": shown_name(e.rel), "reason": "undecodable_name",
+                            "detail": "the file or folder name is not valid UTF-8; rename it"})
+    return kept, skipped
+
+
+def _is_utf8(name):
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_name(name):
+    """A file name as text that can be printed and written to JSON: bytes that are not UTF-8
+    (kept by Python as surrogate escapes) shown as ``\\xNN``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,22 +194,33 @@ def _write_shard(path, records, progress, read=_read_file):
 
     written, skipped = 0, []
     tmp = path + ".tmp"
-    with tf.io.TFRecordWriter(tmp) as writer:
-        for rec in records:
-            try:
-                data = read(rec)
-            except (OSError, RecordError) as err:
-                data, detail = None, f"re-read failed: {err}"
-            else:
-                detail = "size or checksum differs from the checked file"
-            if data is None or len(data) != rec["bytes"] or zlib.crc32(data) != rec["crc"]:
-                skipped.append({"path": rec["path"], "reason": "changed_during_build", "detail": detail})
-            else:
-                writer.write(serialize_example(data, rec["label"], rec["identity"], rec["path"]))
-                written += 1
-            if progress is not None:
-                progress.update(1)
-    os.replace(tmp, path)
+    try:
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for rec in records:
+                try:
+                    data = read(rec)
+                except (OSError, RecordError) as err:
+                    data, detail = None, f"re-read failed: {err}"
+                else:
+                    detail = "size or checksum differs from the checked file"
+                if data is None or len(data) != rec["bytes"] or zlib.crc32(data) != rec["crc"]:
+                    skipped.append({"path": rec["path"], "reason": "changed_during_build", "detail": detail})
+                else:
+                    writer.write(serialize_example(data, rec["label"], rec["identity"], rec["path"]))
+                    written += 1
+                if progress is not None:
+                    progress.update(1)
+        os.replace(tmp, path)
+    except tf.errors.OpError as err:
+        # TensorFlow's writer reports a full disk or a size limit as its own error type.
+        raise OutputError(errno.EIO, f"cannot write {path}: {_tf_message(err)}", path) from None
+    except OSError as err:
+        if isinstance(err, OutputError):
+            raise
+        raise OutputError(err.errno, describe_os_error(err), path) from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return written, skipped
 
 
@@ -292,32 +245,54 @@ def build_tfrecords(
     ``min_images`` valid images are dropped (their files are counted as skipped);
     ``max_pixels`` bounds the header-declared size, ``max_bytes`` the file size; ``seed`` fixes
     the spread of records over shards.
+
+    The build is made in a hidden folder beside ``out`` and moved into place only when complete
+    (:func:`tfface.files.staged_dir`), under a lock beside ``out`` (a second build of the same
+    ``out`` fails at once with :class:`~tfface.files.LockedError`): an interrupted, failed or
+    concurrent build — ``overwrite`` included — leaves the previous build as it was. Raises
+    :class:`~tfface.files.InputError` for a source without identity folders or without one good
+    image, :class:`~tfface.files.OutputError` when ``out`` cannot be written (a file or symlink
+    in the way, permissions, a full disk).
     """
     # Imported here, before the worker threads start: the first check would otherwise pay for
     # TensorFlow's import while every other thread waits on the import lock.
     import tensorflow  # noqa: F401
-    from tqdm.auto import tqdm
 
     src, out = os.fspath(src), os.fspath(out)
     rec = recordio.find_recordio(src)
     if rec is not None:
         if min_images:
-            raise ValueError(
+            raise InputError(
                 f"min_images={min_images}: a RecordIO source keeps its labels as they are (models trained "
                 "on the .rec and on the build share class indices); filtering identities is for image folders"
             )
         return _build_from_recordio(rec, out, shards, workers, max_pixels, max_bytes, prefix, seed, overwrite,
                                     progress)
     if not os.path.isdir(src):
-        raise NotADirectoryError(f"source {src!r} is not a directory (expected one sub-folder per identity)")
+        raise SourceError(f"source {src!r} is not a directory (expected one sub-folder per identity)")
     src_real, out_real = os.path.realpath(src), os.path.realpath(out)
     if _inside(out_real, src_real):
-        raise ValueError(f"output {out!r} is inside the source {src!r}; its shards would be read as images")
-    _prepare_out(out, overwrite)
+        raise InputError(f"output {out!r} is inside the source {src!r}; its shards would be read as images")
+    entries, skipped = scan_source(src)
+    if not entries:
+        loose = len(skipped)
+        raise InputError(
+            f"source {src!r} has no identity sub-folders ({loose} file{'s' * (loose != 1)} directly in it); "
+            "expected SRC/<identity>/<image>, one sub-folder per identity")
+    _check_out(out, overwrite)
+    with DirLock.beside(out, "tfface build"):
+        remove_stale_stages(out)
+        with staged_dir(out, overwrite) as stage:
+            return _build_folder(src, src_real, stage, entries, skipped, shards, workers, min_images,
+                                 max_pixels, max_bytes, prefix, seed, progress)
+
+
+def _build_folder(src, src_real, out, entries, skipped, shards, workers, min_images, max_pixels, max_bytes,
+                  prefix, seed, progress):
+    from tqdm.auto import tqdm
+
     workers = int(workers or os.cpu_count() or 1)
     start = time.perf_counter()
-
-    entries, skipped = scan_source(src)
     seen = len(entries) + len(skipped)
     results = [None] * len(entries)
     bar = tqdm(total=len(entries), desc="check", unit="img", disable=not progress, leave=False)
@@ -348,6 +323,9 @@ def build_tfrecords(
     order = np.random.default_rng(seed).permutation(len(records))
     records = [records[i] for i in order]
 
+    if not records:
+        reasons = ", ".join(f"{k} {v}" for k, v in _count_reasons(skipped).items())
+        raise InputError(f"no image under {src!r} passed the checks ({reasons}); nothing to build")
     names, written, late = _write_shards(out, records, shards, prefix, workers, progress)
     skipped += late
 
@@ -376,16 +354,53 @@ def build_tfrecords(
     return _finish(out, labels, stats, start)
 
 
-def _prepare_out(out, overwrite):
-    os.makedirs(out, exist_ok=True)
-    old = [f for f in os.listdir(out) if f.endswith(TFRECORD_SUFFIX) or f in ("labels.json", "stats.json")]
-    if old:
-        if not overwrite:
-            raise FileExistsError(
-                f"{out!r} already holds a build ({', '.join(sorted(old)[:3])}...); pass overwrite=True / --overwrite"
-            )
-        for f in old:
-            os.remove(os.path.join(out, f))
+_BUILD_FILES = ("labels.json", "stats.json")
+
+
+def check_output_folder(out, what="output"):
+    """Refuse an output folder path that is a symbolic link or a file, or under a file, naming
+    it (:class:`~tfface.files.OutputError`, exit status 3). Used by build, align and synth."""
+    out = os.fspath(out)
+    if os.path.islink(out) or (os.path.exists(out) and not os.path.isdir(out)):
+        kind = "a symbolic link" if os.path.islink(out) else "a file"
+        raise OutputError(errno.EEXIST, f"{what} {out} is {kind}; expected a folder path", out)
+    parent = os.path.dirname(os.path.abspath(out))
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if parent and not os.path.isdir(parent):
+        raise OutputError(errno.ENOTDIR, f"{what} {out} is not a folder path: {parent} is a file", out)
+
+
+def remove_stale_stages(out):
+    """Remove the staging folders (``.NAME.partial-*``) that a killed build or synth of ``out``
+    left beside it. Call with ``out``'s lock held, so none belongs to a live writer. A
+    ``.NAME.old-*`` folder is kept: it may be the only copy of the previous output."""
+    import shutil
+
+    parent, name = os.path.split(os.path.abspath(os.fspath(out)))
+    for entry in leftovers(parent):
+        if entry.startswith(f".{name}.partial-"):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+
+
+def _check_out(out, overwrite):
+    """Refuse an ``out`` that holds a build without ``overwrite``, or anything but a build (it
+    is replaced as a whole, and an unrelated folder must not be)."""
+    check_output_folder(out)
+    if not os.path.isdir(out):
+        return
+    try:
+        names = os.listdir(out)
+    except OSError as err:
+        raise OutputError(err.errno, describe_os_error(err, "list"), out) from None
+    ours = sorted(f for f in names if f.endswith(TFRECORD_SUFFIX) or f in _BUILD_FILES)
+    other = sorted(f for f in names if f not in ours and f != LOCK_NAME)
+    if other:
+        raise OutputError(errno.EEXIST, f"output {out!r} holds files that are not a build ({', '.join(other[:3])}"
+                          f"{', ...' if len(other) > 3 else ''}); give an empty or new folder", out)
+    if ours and not overwrite:
+        raise OutputError(errno.EEXIST, f"{out!r} already holds a build ({', '.join(ours[:3])}...); "
+                          "pass overwrite=True / --overwrite", out)
 
 
 def _write_shards(out, records, shards, prefix, workers, progress, read=_read_file):
@@ -424,10 +439,8 @@ def _finish(out, labels, stats, start):
     # The invariant the whole module is built around; a failure here is a bug, not bad input.
     skipped = sum(stats["skipped"].values())
     assert stats["written"] + skipped == stats["seen"], (stats["written"], skipped, stats["seen"])
-    with open(os.path.join(out, "labels.json"), "w", encoding="utf-8") as f:
-        json.dump(labels, f, indent=1, sort_keys=True)
-    with open(os.path.join(out, "stats.json"), "w", encoding="utf-8") as f:
-        json.dump(stats, f, indent=1)
+    write_json(os.path.join(out, "labels.json"), labels, indent=1)
+    write_json(os.path.join(out, "stats.json"), stats, indent=1)
     stats["elapsed_s"] = time.perf_counter() - start
     return stats
 
@@ -484,11 +497,20 @@ def _build_from_recordio(rec, out, shards, workers, max_pixels, max_bytes, prefi
     import tensorflow  # noqa: F401  (before the threads; see build_tfrecords)
     from tqdm.auto import tqdm
 
-    start = time.perf_counter()
     info = recordio.describe(rec)
     if os.path.realpath(os.path.dirname(info.rec)) == os.path.realpath(out):
-        raise ValueError(f"output {out!r} is the source's own folder; pick another")
-    _prepare_out(out, overwrite)
+        raise InputError(f"output {out!r} is the source's own folder; pick another")
+    _check_out(out, overwrite)
+    with DirLock.beside(out, "tfface build"):
+        remove_stale_stages(out)
+        with staged_dir(out, overwrite) as stage:
+            return _build_recordio(info, stage, shards, workers, max_pixels, max_bytes, prefix, seed, progress)
+
+
+def _build_recordio(info, out, shards, workers, max_pixels, max_bytes, prefix, seed, progress):
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
     workers = int(workers or os.cpu_count() or 1)
     name = os.path.basename(info.rec)
     n = info.num_examples

@@ -10,7 +10,6 @@ fit the head's ``num_classes``.
 """
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import tempfile
@@ -164,19 +163,110 @@ def describe_data(source):
         # The .idx and header record give the count; the reader drops labels >= num_classes.
         classes = pipeline.num_classes(source)
         return what.num_examples, classes - 1, classes
+    from tfface.files import read_json
+
     folder = os.path.dirname(what[0])
+    labels_path = os.path.join(folder, "labels.json")
+    labels = read_json(labels_path, "the data set's labels file")
+    if not isinstance(labels, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in labels.values()):
+        raise DataError(f"data.train: {labels_path} is not a mapping of identity -> label "
+                        "(integers >= 0), as 'tfface build' writes it")
+    if not labels:
+        raise DataError(f"data.train {source!r}: {labels_path} lists no identities")
     classes = pipeline.num_classes(source)
-    with open(os.path.join(folder, "labels.json")) as f:
-        values = list(json.load(f).values())
+    values = list(labels.values())
     largest = max(values) if values else None
     examples = None
-    stats = os.path.join(folder, "stats.json")
-    if os.path.isfile(stats):
-        with open(stats) as f:
-            written = json.load(f).get("written")
-        if isinstance(written, int):
+    stats = _read_stats(folder)
+    if stats is not None:
+        written = stats.get("written")
+        if isinstance(written, int) and not isinstance(written, bool):
             examples = written
     return examples, largest, classes
+
+
+def _read_stats(folder):
+    """``stats.json`` of a build (a mapping), None when absent; a malformed one is an error
+    naming it."""
+    from tfface.files import read_json
+
+    path = os.path.join(folder, "stats.json")
+    if not os.path.isfile(path):
+        return None
+    stats = read_json(path, "the data set's stats file")
+    if not isinstance(stats, dict):
+        raise DataError(f"data.train: {path} is not a mapping, as 'tfface build' writes it")
+    return stats
+
+
+def _size_of(value):
+    """``(height, width)`` of a recorded size (an int or a pair), None when it is not one."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return (value, value)
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        return tuple(value)
+    return None
+
+
+def crop_size(source, samples=4):
+    """``(height, width)`` of the crops of a training source when they all share one size, else
+    None (a folder of raw photos of mixed sizes). Read from ``stats.json`` of a build
+    (``image_size`` or ``crop_size``), a RecordIO ``property``, or the first few images."""
+    from tfface.data import pipeline
+
+    try:
+        kind, what = pipeline.describe_source(source)
+    except (ValueError, OSError):
+        return None
+    if kind == "recordio":
+        return _size_of(list(what.image_size)) if what.image_size is not None else None
+    if kind == "folder":
+        paths = list(what[0])
+        picks = sorted({paths[int(i)] for i in np.linspace(0, len(paths) - 1, min(samples, len(paths)))})
+        sizes = set()
+        try:
+            from PIL import Image
+
+            for path in picks:
+                with Image.open(path) as image:
+                    sizes.add((image.height, image.width))
+        except Exception:  # noqa: BLE001 - an unreadable image is reported by the pipeline
+            return None
+        return sizes.pop() if len(sizes) == 1 else None
+    folder = os.path.dirname(what[0])
+    stats = _read_stats(folder) or {}
+    for key in ("image_size", "crop_size"):
+        if _size_of(stats.get(key)) is not None:
+            return _size_of(stats.get(key))
+    sizes = set()
+    try:
+        from tfface.data.tfrecord import FEATURES
+
+        for record in tf.data.TFRecordDataset(what[:1]).take(samples):
+            example = tf.io.parse_single_example(record, {"image": FEATURES["image"]})
+            shape = tf.io.decode_image(example["image"], channels=3, expand_animations=False).shape
+            sizes.add((int(shape[0]), int(shape[1])))
+    except (tf.errors.OpError, ValueError):
+        return None
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def check_crop_size(source, image_size, resize):
+    """Refuse crops of another size than the recipe's input (a 160×160 facenet crop in a 112×112
+    ArcFace recipe) unless ``data.resize`` says to resize them."""
+    if resize:
+        return
+    found = crop_size(source)
+    want = tuple(image_size)
+    if found is not None and tuple(found) != want:
+        raise DataError(
+            f"data.train {source!r} holds {found[0]}x{found[1]} crops but data.image_size is "
+            f"{want[0]}x{want[1]}: training would resize every crop (crops are aligned for one "
+            f"size). Use data cropped at {want[0]}x{want[1]}, set data.image_size="
+            f"[{found[0]}, {found[1]}], or set data.resize=true to resize on purpose"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,6 +359,9 @@ def build(
     examples = None
     if check_data:
         examples, largest, found = describe_data(source)
+        if not found:
+            raise DataError(f"data.train {source!r} holds no identities")
+        check_crop_size(source, data.image_size, data.resize)
         if classes is None:
             classes = found
         largest = max(v for v in (found - 1, largest) if v is not None)
@@ -295,7 +388,9 @@ def build(
             )
         # Without data (check_data=False) epochs are nominal: 1000 steps.
         spe = 1000
-    total = steps or recipe.steps or recipe.epochs * spe
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0):
+        raise RecipeError(f"steps: expected an integer > 0, got {steps!r}")
+    total = steps if steps is not None else (recipe.steps or recipe.epochs * spe)
     epochs = math.ceil(total / spe)
 
     keras.utils.set_random_seed(recipe.seed)

@@ -5,9 +5,20 @@ backup when ``TerminateOnNaN`` stops training. ``StepCheckpoint`` instead saves 
 (a ``tf.train.CheckpointManager``: backbone, head and centre variables, the optimizer with its
 step, the random-generator states of dropout layers, and the number of batches consumed), never
 saves a non-finite model, and stops the run on the first step whose loss is NaN or Inf.
+
+Checkpoints (:class:`CheckpointStore`) are ``checkpoints/ckpt-STEP.index`` + ``.data-*`` files.
+Each is written under a hidden temporary name, read back whole (TensorFlow checks every tensor's
+CRC32C), then renamed into place, data files first and the index last, so a ``ckpt-N.index``
+only exists for a complete checkpoint; the ``checkpoint`` state file is rewritten atomically
+(``tfface.files``). Rotation keeps the newest ``keep`` checkpoints and never deletes the one just
+written. A resume (:func:`restore_newest`) finds checkpoints by scanning the index files, not
+through the state file, and restores the newest one that reads back and matches the model.
 """
+import errno
 import math
 import os
+import re
+import shutil
 import time
 
 import keras
@@ -17,6 +28,194 @@ import tensorflow as tf
 
 class NonFiniteLossError(FloatingPointError):
     """Training stopped because the loss became NaN or Inf."""
+
+
+CHECKPOINT_RE = re.compile(r"ckpt-(\d+)\.index")
+_TEMP_RE = re.compile(r"\.ckpt-\d+\.tmp-")
+
+
+def list_checkpoints(folder):
+    """``[(step, prefix)]`` of the checkpoints in ``folder``, newest first, found by scanning
+    for ``ckpt-STEP.index`` files (the ``checkpoint`` state file is not needed)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        match = CHECKPOINT_RE.fullmatch(name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(folder, name[: -len(".index")])))
+    return sorted(found, reverse=True)
+
+
+def _first_line(err):
+    text = getattr(err, "message", None) or str(err) or type(err).__name__
+    return text.strip().splitlines()[0][:300] if text.strip() else type(err).__name__
+
+
+def verify_checkpoint(prefix):
+    """None when every tensor of the checkpoint at ``prefix`` reads back (TensorFlow checks each
+    tensor's CRC32C and size as it reads), else the reason it does not."""
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for key in reader.get_variable_to_shape_map():
+            reader.get_tensor(key)
+    except Exception as err:  # noqa: BLE001 - the reader raises OpError, IndexError, ValueError...
+        return f"unreadable ({_first_line(err)})"
+    return None
+
+
+def _errno_of(err):
+    if isinstance(err, OSError) and err.errno:
+        return err.errno
+    text = _first_line(err).lower()
+    for needle, code in (("no space", errno.ENOSPC), ("quota", errno.EDQUOT),
+                         ("file too large", errno.EFBIG), ("permission denied", errno.EACCES),
+                         ("read-only", errno.EROFS), ("not a directory", errno.ENOTDIR)):
+        if needle in text:
+            return code
+    return errno.EIO
+
+
+class CheckpointStore:
+    """Writes, lists and rotates the checkpoints of one folder (the interface of the
+    ``tf.train.CheckpointManager`` it replaces: ``save(checkpoint_number)``,
+    ``latest_checkpoint``), so that no failure leaves a half-written ``ckpt-N`` or loses the
+    last good one.
+
+    Args:
+        checkpoint: the ``tf.train.Checkpoint`` (:func:`make_checkpoint`).
+        folder: the checkpoint folder (created on the first save).
+        keep: how many checkpoints rotation keeps (>= 1).
+    """
+
+    def __init__(self, checkpoint, folder, keep):
+        if int(keep) < 1:
+            raise ValueError(f"keep: expected an integer >= 1, got {keep!r}")
+        self.checkpoint = checkpoint
+        self.folder = os.fspath(folder)
+        self.keep = int(keep)
+        # Created now (``Checkpoint.write`` does not create it, ``restore`` expects it), so every
+        # checkpoint holds the same objects as a ``CheckpointManager``'s did.
+        if hasattr(checkpoint, "save_counter"):
+            checkpoint.save_counter  # noqa: B018 - the property creates the variable
+        newest = list_checkpoints(self.folder)
+        self.latest_checkpoint = newest[0][1] if newest else None
+
+    def remove_leftovers(self):
+        """Delete temporary files of a save that was interrupted (call while holding the run's
+        lock: no other process is writing here)."""
+        try:
+            names = os.listdir(self.folder)
+        except OSError:
+            return []
+        gone = []
+        for name in names:
+            if _TEMP_RE.match(name):
+                path = os.path.join(self.folder, name)
+                if os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        continue
+                gone.append(name)
+        return gone
+
+    def save(self, checkpoint_number):
+        """Write ``ckpt-<checkpoint_number>``; returns its prefix.
+
+        Raises:
+            tfface.files.OutputError: it cannot be written or does not read back (full disk,
+                permissions); the previous checkpoints and the state file are untouched."""
+        from tfface.files import OutputError, _fsync_dir, describe_os_error
+
+        step = int(checkpoint_number)
+        final = os.path.join(self.folder, f"ckpt-{step}")
+        temp_name = f".ckpt-{step}.tmp-{os.getpid()}"
+        temp = os.path.join(self.folder, temp_name)
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            if hasattr(self.checkpoint, "save_counter"):
+                self.checkpoint.save_counter.assign_add(1)
+            self.checkpoint.write(temp)
+            problem = verify_checkpoint(temp)
+            if problem is not None:
+                raise OSError(errno.EIO, f"the checkpoint written does not read back: {problem}")
+            if os.path.exists(final + ".index"):
+                os.unlink(final + ".index")
+            datas = sorted(n for n in os.listdir(self.folder) if n.startswith(temp_name + ".data-"))
+            for name in datas:
+                os.replace(os.path.join(self.folder, name), final + name[len(temp_name):])
+            os.replace(temp + ".index", final + ".index")
+        except (OSError, tf.errors.OpError) as err:
+            self.remove_leftovers()
+            code = _errno_of(err)
+            why = describe_os_error(OSError(code, os.strerror(code) if code != errno.EIO
+                                            else _first_line(err), final), "write the checkpoint")
+            kept = (f"; the previous checkpoints are kept (newest: {self.latest_checkpoint})"
+                    if self.latest_checkpoint else "")
+            raise OutputError(code, why + kept, final) from None
+        _fsync_dir(self.folder)
+        self.latest_checkpoint = final
+        self._rotate(step)
+        self._write_state()
+        return final
+
+    def _rotate(self, step):
+        """Delete checkpoints older than the newest ``keep``; never the one just written nor any
+        newer one."""
+        older = [(s, p) for s, p in list_checkpoints(self.folder) if s < step]
+        for _, prefix in older[self.keep - 1:]:
+            folder, base = os.path.split(prefix)
+            for name in os.listdir(folder):
+                if name == base + ".index":
+                    continue
+                if name.startswith(base + ".data-"):
+                    _quiet_unlink(os.path.join(folder, name))
+            # The index goes last: a checkpoint without its index is invisible, never half there.
+            _quiet_unlink(prefix + ".index")
+
+    def _write_state(self):
+        """The ``checkpoint`` state file (what ``tf.train.latest_checkpoint`` reads), written
+        atomically: the newest checkpoint and the ones kept, paths relative to the folder."""
+        from tfface.files import atomic_write
+
+        kept = sorted(list_checkpoints(self.folder))
+        names = [os.path.basename(p) for _, p in kept]
+        newest = os.path.basename(self.latest_checkpoint)
+        lines = [f'model_checkpoint_path: "{newest}"'] + [
+            f'all_model_checkpoint_paths: "{name}"' for name in names]
+        atomic_write(os.path.join(self.folder, "checkpoint"), "\n".join(lines) + "\n")
+
+
+def _quiet_unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def restore_newest(checkpoint, folder):
+    """Restore the newest checkpoint of ``folder`` that reads back whole and matches
+    ``checkpoint``'s objects.
+
+    Returns:
+        ``(prefix or None, skipped)``: the checkpoint restored, and ``[(prefix, reason)]`` for
+        each newer one that was passed over (unreadable, truncated, or of another model)."""
+    skipped = []
+    for _, prefix in list_checkpoints(folder):
+        reason = verify_checkpoint(prefix)
+        if reason is None:
+            try:
+                checkpoint.restore(prefix).assert_existing_objects_matched()
+                return prefix, skipped
+            except Exception as err:  # noqa: BLE001 - AssertionError, OpError, ValueError...
+                reason = f"does not match this run's model ({_first_line(err)})"
+        skipped.append((prefix, reason))
+    return None, skipped
 
 
 def make_checkpoint(model, step):
@@ -51,8 +250,8 @@ class StepCheckpoint(keras.callbacks.Callback):
     ``NonFiniteLossError``).
 
     Args:
-        manager: a ``tf.train.CheckpointManager`` over ``make_checkpoint(model, step)``, or None
-            to only count and guard.
+        manager: a :class:`CheckpointStore` (or ``tf.train.CheckpointManager``) over
+            ``make_checkpoint(model, step)``, or None to only count and guard.
         step: an int64 ``tf.Variable``: batches consumed so far (the data position). It is
             separate from ``optimizer.iterations``, which does not advance on the steps that
             mixed precision skips.
@@ -182,6 +381,9 @@ def latest_checkpoint(path):
         return None
     for candidate in (os.path.join(path, "checkpoints"), path):
         if os.path.isdir(candidate):
+            scanned = list_checkpoints(candidate)
+            if scanned:
+                return scanned[0][1]
             found = tf.train.latest_checkpoint(candidate)
             if found:
                 return found
@@ -203,9 +405,14 @@ def init_from(model, path, print_fn=print):
     """
     if path is not None and str(path).endswith(".keras"):
         return _init_from_embedder(model, path, print_fn)
+    from tfface.files import InputError
+
     checkpoint_path = latest_checkpoint(path)
     if checkpoint_path is None:
         raise FileNotFoundError(f"init_from: no checkpoint found at {path!r}")
+    problem = verify_checkpoint(checkpoint_path)
+    if problem is not None:
+        raise InputError(f"init_from: the checkpoint {checkpoint_path} is {problem}")
     shapes = tf.train.load_checkpoint(checkpoint_path).get_variable_to_shape_map()
 
     def saved_shapes(prefix, count):
@@ -224,7 +431,7 @@ def init_from(model, path, print_fn=print):
 
     backbone = list(model.backbone.variables)
     if not matches("backbone", backbone):
-        raise ValueError(
+        raise InputError(
             f"init_from: the backbone in {checkpoint_path} does not match this recipe's backbone "
             "(different architecture or embedding size)"
         )
@@ -248,13 +455,21 @@ def init_from(model, path, print_fn=print):
 
 def _init_from_embedder(model, path, print_fn=print):
     """The backbone's weights (moving statistics included) from a ``.keras`` embedder file."""
+    import zipfile
+
+    from tfface.files import InputError
+
     if not os.path.isfile(path):
         raise FileNotFoundError(f"init_from: no .keras file at {path!r}")
-    embedder = keras.models.load_model(path, compile=False)
+    try:
+        embedder = keras.models.load_model(path, compile=False)
+    except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError, TypeError) as err:
+        raise InputError(f"init_from: {path} is not a readable .keras model (truncated or not a "
+                         f"Keras file: {_first_line(err)})") from None
     target = list(model.backbone.weights)
     source = list(embedder.weights)
     if [(w.name, tuple(w.shape)) for w in source] != [(w.name, tuple(w.shape)) for w in target]:
-        raise ValueError(
+        raise InputError(
             f"init_from: the embedder in {path} does not match this recipe's backbone "
             "(different architecture or embedding size)"
         )
