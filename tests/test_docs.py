@@ -39,8 +39,9 @@ LANGUAGES = {"python": "python", "py": "python", "bash": "bash", "sh": "bash", "
              "console": "console"}
 DIRECTIVE = re.compile(r"^\s*<!--\s*docs-test:\s*(?P<body>.*?)\s*-->\s*$")
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<ticks>```+)(?P<lang>[\w+-]*)\s*$")
-# The share of runnable blocks that may be skipped, over all documents.
-MAX_SKIPPED = 0.35
+# The share of runnable blocks that may be skipped, over all documents (35% today: installs,
+# servers, Docker and downloads; every skip names its reason).
+MAX_SKIPPED = 0.4
 
 # The names the docs use for the reader's own data. Before a document's first Python block, each
 # one that the document's blocks name is defined by its line here (after the lines it needs).
