@@ -121,3 +121,54 @@ def test_write_plots_roc_det_cmc(tmp_path):
         assert open(p, "rb").read(4) == b"\x89PNG"
     table = format_table(results)
     assert "rank-1" in table and "rank-10" in table
+
+
+def test_callback_every_epoch_on_a_pairs_list_with_repeated_files(tmp_path):
+    """A pairs.txt-style set (file paths, each file in several pairs) is embedded once per file
+    and gives the figures of embedding every pair's images; each epoch adds one point per scalar
+    and one ROC image to TensorBoard."""
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    files = []
+    for k in range(6):
+        path = str(tmp_path / f"img{k}.png")
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3)).astype(np.uint8)).save(path)
+        files.append(path)
+    order = [0, 1, 0, 2, 1, 2, 3, 4, 3, 5, 4, 5, 0, 3, 1, 4, 2, 5, 0, 5]  # 10 pairs over 6 files
+    paths = [files[k] for k in order]
+    issame = np.array([True, True, True, False, False, True, True, True, False, False])
+    inp = keras.Input((8, 8, 3))
+    embedder = keras.Model(inp, keras.layers.Dense(6)(keras.layers.Flatten()(inp)))
+    model = keras.Sequential([embedder, keras.layers.Dense(3)])
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            # the reference: every pair's two images through the model, as decoded PNG pixels
+            pixels = np.stack([np.asarray(Image.open(p), dtype=np.float32) for p in paths])
+            e = embedder(pixels).numpy()
+            seen.append(verify(e[0::2], e[1::2], issame, folds=2, far=(0.2,)))
+
+    cb = VerificationCallback({"pairs": (paths, issame)}, log_dir=str(tmp_path / "logs"), folds=2,
+                              far=(0.2,), embedder=embedder)
+    x = rng.integers(0, 256, (12, 8, 8, 3)).astype(np.float32)
+    hist = model.fit(x, rng.integers(0, 3, 12), epochs=3, batch_size=4, verbose=0, callbacks=[cb, Record()])
+    assert hist.history["pairs_accuracy"] == [pytest.approx(r["accuracy"]) for r in seen]
+    assert hist.history["pairs_auc"] == [pytest.approx(r["auc"]) for r in seen]
+    steps = {}
+    for f in glob.glob(str(tmp_path / "logs" / "verification" / "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(f):
+            for v in event.summary.value:
+                steps.setdefault(v.tag, []).append(event.step)
+    assert steps["pairs/accuracy"] == [0, 1, 2] and steps["pairs/auc"] == [0, 1, 2]
+    assert steps["pairs/tar@far=0.2"] == [0, 1, 2] and steps["roc"] == [0, 1, 2]
+    counted = []
+
+    def counting(images):
+        counted.append(len(images))
+        return embedder(images)
+
+    again = VerificationCallback({"pairs": (paths, issame)}, folds=2, far=(0.2,), embedder=counting)
+    assert again.evaluate()["pairs"]["accuracy"] == pytest.approx(seen[-1]["accuracy"])
+    assert sum(counted) == len(files)  # 20 image slots, 6 files: each embedded once
