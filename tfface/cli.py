@@ -3,7 +3,13 @@
 Each sub-command is one module of :mod:`tfface.commands` with two functions,
 ``add_arguments(parser)`` and ``run(args) -> int``; argument parsing, printing and reading the
 environment (log-level defaults, ``TF_CONFIG`` in ``tfface train``) all live there. This file only
-dispatches, so ``tfface --help`` and ``tfface --version`` do not import TensorFlow.
+dispatches, so ``tfface --help``, ``tfface --version`` and ``tfface COMMAND --help`` do not import
+TensorFlow.
+
+A command prints only its own output and errors: TensorFlow's C++ log lines, the lines its
+libraries print while they load and Python warnings of TensorFlow/Keras are hidden
+(:func:`tfface.commands.prepare_environment`). ``tfface --verbose COMMAND ...`` (or ``--verbose``
+after the command) lets them all through.
 """
 import argparse
 import importlib
@@ -30,6 +36,9 @@ COMMANDS = {
 }
 
 
+GLOBAL_OPTIONS = ("-v", "--verbose")
+
+
 def _top_parser():
     parser = argparse.ArgumentParser(
         prog="tfface",
@@ -37,14 +46,29 @@ def _top_parser():
         epilog="Run 'tfface COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"tfface {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
+VERBOSE_HELP = ("let TensorFlow's and Keras' log lines and warnings through (by default a command "
+                "prints only its own output and errors)")
+
+
+def _wants_verbose(rest):
+    """``--verbose`` among a command's own arguments (before any ``--``)."""
+    own = rest[: rest.index("--")] if "--" in rest else rest
+    return "--verbose" in own
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = False
+    while argv and argv[0] in GLOBAL_OPTIONS:
+        verbose = True
+        argv.pop(0)
     if not argv or argv[0].startswith("-") or argv[0] not in COMMANDS:
         parser = _top_parser()
         if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
@@ -56,7 +80,8 @@ def main(argv=None):
     module_name, help_text = COMMANDS[name]
     from tfface.commands import prepare_environment
 
-    prepare_environment()
+    # Before the command's module is imported: nothing may load TensorFlow ahead of the log settings.
+    prepare_environment(verbose=verbose or _wants_verbose(rest))
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
@@ -66,7 +91,14 @@ def main(argv=None):
         raise
     parser = argparse.ArgumentParser(prog=f"tfface {name}", description=help_text)
     module.add_arguments(parser)
+    try:
+        parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    except argparse.ArgumentError:
+        pass  # the command has its own --verbose; it still unmutes TensorFlow (read above)
     args = parser.parse_args(rest)
+    # Progress lines appear as they are printed, also through a pipe or into a log file.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
     from tfface import files
 
     try:

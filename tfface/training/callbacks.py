@@ -328,6 +328,8 @@ class ProgressPrinter(keras.callbacks.Callback):
         self.print_fn = print_fn
         self.history = []
         self.images_per_second = None
+        self._compile_start = None
+        self._batches_begun = 0
 
     @staticmethod
     def _format(logs):
@@ -336,6 +338,21 @@ class ProgressPrinter(keras.callbacks.Callback):
             value = float(value)
             parts.append(f"{key} {value:.4g}")
         return "  ".join(parts)
+
+    def on_train_begin(self, logs=None):
+        # The first step traces and compiles the step function: a silent pause of 20-50 s on a CPU.
+        self._compile_start = time.perf_counter()
+        self.print_fn("compiling the training step (first step; 20-50 s on a CPU)...")
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._batches_begun += 1
+        if self._batches_begun == 2:
+            self._report_compiled()
+
+    def _report_compiled(self):
+        if self._compile_start is not None:
+            self.print_fn(f"compiled in {time.perf_counter() - self._compile_start:.1f}s")
+            self._compile_start = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
@@ -350,6 +367,7 @@ class ProgressPrinter(keras.callbacks.Callback):
             self.print_fn(f"  step {step}/{self.total_steps}  {self._format(logs)}")
 
     def on_epoch_end(self, epoch, logs=None):
+        self._report_compiled()
         seconds = time.perf_counter() - self._epoch_start
         steps = int(self.step.numpy()) - self._epoch_step0
         rate = steps * self.global_batch / seconds if seconds > 0 and steps > 0 else float("nan")
