@@ -199,14 +199,20 @@ def run(args):
     test_dir = os.path.join(data_dir, "test")
     pairs_txt = os.path.join(test_dir, "pairs.txt")
     epochs = args.epochs if args.epochs is not None else (QUICK_EPOCHS if quick else recipe.epochs)
-    overrides = {"data.train": records_dir, "data.num_classes": None, "seed": args.seed,
-                 "data.val": [{"name": VAL_NAME, "pairs": pairs_txt, "root": test_dir}]}
+    overrides = {"data.train": records_dir, "data.num_classes": None, "seed": args.seed}
     overrides.update(_stretched_schedule(recipe, epochs))
     stages.start("train", f"recipe '{RECIPE}' ({recipe.backbone.name} backbone, "
                           f"{recipe.head.name} head), {epochs} epochs -> {run_dir}")
     recipe = load_recipe(RECIPE, overrides)
+    # The held-out pairs verified after every epoch as [4/6] verifies them (flip-fused), so the
+    # curve's last point is the final figure; written to run/logs/verification for TensorBoard.
+    from tfface.data import read_pairs
+    from tfface.eval import VerificationCallback
+
+    heldout = VerificationCallback({VAL_NAME: read_pairs(pairs_txt, test_dir)}, log_dir=os.path.join(run_dir, "logs"),
+                                   image_size=(height, width), flip="sum" if FLIP else "none")
     try:
-        summary = train(recipe, run_dir, progress=True)
+        summary = train(recipe, run_dir, progress=True, callbacks=[heldout])
     except NonFiniteLossError as err:
         print(f"tfface demo: training diverged: {err}", file=sys.stderr)
         return 1
@@ -223,7 +229,6 @@ def run(args):
     )
 
     # [4/6] eval
-    from tfface.data import read_pairs
     from tfface.eval import extract_embeddings, verify
     from tfface.export.load import load_embedder
 
