@@ -191,6 +191,32 @@ def test_the_demo_backbone_keeps_the_layout():
         backbones.get("tiny", input_shape=(32, 32, 3), widths=[8] * 6)
 
 
+def test_tiny_options_for_the_demo_exploration():
+    """tiny's additive options (the smoke_demo table's rows): parameters counted by hand."""
+    import numpy as np
+
+    from tfface import backbones
+
+    model = backbones.get("tiny", input_shape=(32, 32, 3), embedding_size=16, widths=[8, 16],
+                          pooling="flatten", convs_per_stage=2, activation="prelu")
+    # by hand: conv1 3*3*3*8, conv1_2 3*3*8*8, conv2 3*3*8*16, conv2_2 3*3*16*16; BN 4 per
+    # channel after each conv; PReLU one slope per channel after each conv; BN 4*16 before the
+    # flatten; FC (8*8*16)*16; BN 4*16
+    convs = 216 + 576 + 1152 + 2304
+    assert model.count_params() == convs + 5 * (8 + 8 + 16 + 16) + 4 * 16 + 1024 * 16 + 4 * 16
+    assert model.get_layer("conv1_2").strides == (1, 1) and model.get_layer("conv2").strides == (2, 2)
+
+    drop = backbones.get("tiny", input_shape=(32, 32, 3), embedding_size=16, widths=[8, 16],
+                         pooling="flatten", dropout=0.5)
+    assert drop.get_layer("dropout").rate == 0.5
+    x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(drop(x, training=False), drop(x, training=False))
+    assert not np.allclose(drop(x, training=True), drop(x, training=False))
+    for bad in (dict(convs_per_stage=0), dict(activation="gelu"), dict(dropout=1.0)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            backbones.get("tiny", input_shape=(32, 32, 3), **bad)
+
+
 @pytest.mark.slow
 def test_full_demo_reaches_its_accuracy(tmp_path):
     """The README's `tfface demo`: held-out accuracy of the full setting (about a minute of CPU)."""
@@ -201,4 +227,4 @@ def test_full_demo_reaches_its_accuracy(tmp_path):
     assert all(p["correct"] for p in report["stages"]["serve"]["pairs"])
 
 
-FULL_FLOOR = 0.92  # seeds 0 and 1 measured 0.939 and 0.936
+FULL_FLOOR = 0.95  # seed 0 measured 0.960, 0.962, 0.969; seed 1 0.971, 0.975, 0.976
