@@ -12,8 +12,8 @@ import pytest
 
 from tfface.recipe import list_recipes
 
-# Not paper settings: the synthetic smoke recipe of the training area.
-NOT_PAPER = {"smoke"}
+# Not paper settings: the synthetic smoke recipe of the training area and the demo's recipe.
+NOT_PAPER = {"smoke", "smoke_demo"}
 
 
 def _module(name):
