@@ -113,3 +113,18 @@ class _filtered_stderr:
         while data:
             data = data[os.write(2, data):]
         return False
+
+
+def parse_size_argument(text, option):
+    """A crop-size argument ``N`` or ``WxH`` (``112``, ``160``, ``96x112``) -> ``N`` or
+    ``(W, H)``; None stays None. A malformed value is a ``ValueError`` naming ``option``."""
+    if text is None:
+        return None
+    t = str(text).lower().replace("\u00d7", "x")
+    try:
+        if "x" in t:
+            w, h = t.split("x")
+            return (int(w), int(h))
+        return int(t)
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: expected N or WxH (e.g. 112, 160, 96x112)") from None

@@ -74,16 +74,9 @@ def add_arguments(parser):
 
 
 def _parse_size(text):
-    if text is None:
-        return None
-    t = str(text).lower().replace("×", "x")
-    try:
-        if "x" in t:
-            w, h = t.split("x")
-            return (int(w), int(h))
-        return int(t)
-    except ValueError:
-        raise ValueError(f"--size {text!r}: expected N or WxH (e.g. 112, 160, 96x112)") from None
+    from tfface.commands import parse_size_argument
+
+    return parse_size_argument(text, "--size")
 
 
 def _parse_detect_size(text):

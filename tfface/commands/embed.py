@@ -13,6 +13,7 @@ input size, else 112). Exit status: 0 done (faceless and skipped photos are list
 """
 import sys
 
+from tfface.commands import parse_size_argument
 from tfface.files import InputError
 
 
@@ -42,16 +43,10 @@ def add_photo_arguments(parser, all_faces=True):
 
 
 def parse_size(text):
-    if text is None:
-        return None
-    t = str(text).lower().replace("×", "x")
     try:
-        if "x" in t:
-            w, h = t.split("x")
-            return (int(w), int(h))
-        return int(t)
-    except ValueError:
-        raise InputError(f"--align-size {text!r}: expected N or WxH (e.g. 112, 160, 96x112)") from None
+        return parse_size_argument(text, "--align-size")
+    except ValueError as err:
+        raise InputError(str(err)) from None
 
 
 def load_model(args, alignment=None, flip=None):
