@@ -10,6 +10,11 @@ Stages (training)::
       vectorised: parse, label check, flip bits --unbatch--> parallel map per image: decode,
       [random crop], resize, [flip], [colour] (uint8 throughout)--> batch --> prefetch
 
+    RecordIO (``train.rec``): the image records' byte spans --permutation(seed, epoch)-->
+      batches of 128 spans and positions --> parallel map: one Python call reads them (a ``pread``
+      each, framing, header and label checks vectorised, one joined buffer), ``substr`` cuts
+      the images out, flip bits --unbatch--> the same per-image map, batch, prefetch
+
 What runs per image is what must (decode, resize when the size differs, the reverse of an image
 that flips, crop and colour when asked for); the rest runs once per batch of records
 (``tf.io.parse_example``, one label check, one ``index_shuffle`` for the flips), so the flip-only
@@ -40,7 +45,7 @@ from tfface.data.tfrecord import FEATURES
 AUTOTUNE = tf.data.AUTOTUNE
 # Epoch index stride inside an element key: epochs never exceed 2**40 elements.
 _EPOCH_STRIDE = 2**40
-# Records parsed per vectorised call (TFRecord source).
+# Records parsed (TFRecord) or read (RecordIO) per vectorised call.
 _PARSE_BATCH = 128
 
 
@@ -111,48 +116,35 @@ def labels_map(source):
         return json.load(f)
 
 
-def _recordio_reader(info, batch):
-    """A ``tf.data`` stage: vectors of image keys' ``(offset, end)`` in the ``.rec`` -> the
-    records that read (encoded image, label), one element each. A record that does not read
-    (truncated, broken framing or header, a label outside ``[0, num_classes)``, data that is not
-    a JPEG/PNG/BMP) is dropped; :func:`tfface.data.build.build_tfrecords` counts them by reason.
-    The reads run in Python (``os.pread``, the GIL released while reading), ``batch`` records a
-    call to spread the call's overhead."""
-    from tfface.data.build import sniff_format
+def _recordio_reader(info):
+    """``(offsets, ends)`` int64 vectors of image records' bytes in the ``.rec`` -> ``(images,
+    labels, ok)``: encoded images (tf.string), int32 classes, and whether each record read. A
+    record that does not read (truncated, broken framing or header, a label outside ``[0,
+    num_classes)``, data that is not a JPEG/PNG/BMP) is not ok and is dropped by the caller;
+    :func:`tfface.data.build.build_tfrecords` counts them by reason.
 
+    One ``tf.numpy_function`` call a batch of records
+    (:meth:`tfface.data.recordio.RecordFile.read_image_batch`: a ``pread`` a record, checks
+    vectorised) hands back one joined buffer, which ``tf.strings.substr`` cuts into the images,
+    so Python touches each record once and TensorFlow converts one string a batch."""
     files = {}
-    accepted = ("jpeg", "png", "bmp")
 
     def read(offsets, ends):
         rec = files.get("rec")
         if rec is None:
             rec = files["rec"] = recordio.RecordFile(info.rec, info.idx, index=False)
-        n = len(offsets)
-        images = np.empty(n, object)
-        labels = np.zeros(n, np.int32)
-        ok = np.zeros(n, bool)
-        for i in range(n):
-            try:
-                labels[i], payload, _ = rec.read_image_span(offsets[i], ends[i], info.num_classes)
-            except recordio.RecordError:
-                images[i] = b""
-                continue
-            images[i] = payload
-            ok[i] = sniff_format(payload[:32]) in accepted
-        return images, labels, ok
+        buffer, starts, lengths, labels, ok = rec.read_image_batch(offsets, ends, info.num_classes)
+        return np.array(buffer, object), starts, lengths, labels, ok
 
     def stage(offsets, ends):
-        images, labels, ok = tf.numpy_function(read, [offsets, ends], [tf.string, tf.int32, tf.bool], stateful=False)
-        images.set_shape([None])
-        labels.set_shape([None])
-        ok.set_shape([None])
-        return tf.boolean_mask(images, ok), tf.boolean_mask(labels, ok)
+        buffer, starts, lengths, labels, ok = tf.numpy_function(
+            read, [offsets, ends], [tf.string, tf.int64, tf.int64, tf.int32, tf.bool], stateful=False)
+        for t in (starts, lengths, labels, ok):
+            t.set_shape(offsets.shape)
+        images = tf.strings.substr(tf.reshape(buffer, []), starts, lengths)
+        return images, labels, ok
 
-    def apply(ds, deterministic):
-        ds = ds.batch(batch).map(stage, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-        return ds.unbatch()
-
-    return apply
+    return stage
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,6 +209,7 @@ def _element_fn(size, training, crop, flip, color_jitter):
         return image
 
     return element
+
 
 
 _PNG_END = b"IEND\xaeB`\x82"
@@ -377,7 +370,7 @@ def make_dataset(
         n_items = len(spans)
         if n_items == 0:
             raise ValueError(f"RecordIO source {source!r} holds no image records for input pipeline {pipeline_id}")
-        read_records = _recordio_reader(what, batch=64)
+        read_records = _recordio_reader(what)
     else:
         paths, labels_list, _ = what
         shard_files = pipelines > 1
@@ -416,8 +409,15 @@ def make_dataset(
                     tf.range(n_items, dtype=tf.int64), seed=tf.stack([epoch_seed, tf.constant(1, tf.int64)])
                 )
                 spans = tf.gather(items, order)
-            ds = tf.data.Dataset.from_tensor_slices((spans[:, 0], spans[:, 1]))
-            ds = read_records(ds, deterministic=bool(deterministic) or not training)
+            # Batches of records with their positions straight away: no stage per record
+            # before the read.
+            first = epoch * _EPOCH_STRIDE
+
+            def records(lo):
+                hi = tf.minimum(lo + _PARSE_BATCH, n_items)
+                return first + tf.range(lo, hi), spans[lo:hi]
+
+            return tf.data.Dataset.range(0, n_items, _PARSE_BATCH).map(records)
         else:
             ds = tf.data.Dataset.from_tensor_slices((items, labels))
         if training and kind != "recordio":
@@ -457,14 +457,23 @@ def make_dataset(
 
         ds = ds.batch(_PARSE_BATCH).map(parse, **parallel).unbatch()
 
+    elif kind == "recordio":
+        # Per batch of records: one read (a Python call), the cut into images and the flip
+        # bits; the reader drops records that do not read, labels out of range included.
+
+        def read(positions, spans):
+            images, labels, ok = read_records(spans[:, 0], spans[:, 1])
+            positions = tf.boolean_mask(positions, ok)
+            return positions, tf.boolean_mask(images, ok), tf.boolean_mask(labels, ok), bits(positions)
+
+        # One reader (a Python call holds the GIL; parallel calls only contend for it), read
+        # ahead of the decoding.
+        ds = ds.map(read).prefetch(1).unbatch()
+
+    if kind != "folder":
+
         def load(position, data, label, flip_bit):
             return element(data, tf.stack([seed_t, position]), flip_bit), label
-
-    elif kind == "recordio":
-
-        def load(position, item):
-            data, label = item
-            return element(data, tf.stack([seed_t, position]), bits(position)), label
 
     else:
         out_shape = (size[0], size[1], 3)
