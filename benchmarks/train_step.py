@@ -6,12 +6,16 @@ ratio to it of four Keras paths (goal: fit/hand <= 1.03, i.e. the Keras path add
 matters), each as wall-clock / process-CPU seconds, medians of alternating repeats (the CPU
 figure is the robust one on a machine shared with other work):
 
-* ``fit``: one whole ``fit`` call (its fixed per-call cost included), no callbacks;
+* ``fit``: one whole ``fit`` call (its fixed per-call cost included), no callbacks, with the
+  ``steps_per_execution`` that ``tfface train`` uses (recipe default ``"auto"``: here the largest
+  divisor of the timed steps up to 32, printed as ``x/call``);
 * ``fit+callbacks``: the same with the per-batch callbacks ``tfface train`` uses
   (``StepCheckpoint`` without files, ``ProgressPrinter`` without printing);
-* ``fit-step``: the steps inside fit (a 2N-step call minus an N-step call);
-* ``train_fn``: Keras' compiled train function called directly (FaceModel's step graph without
-  fit's Python loop).
+* ``fit 1/call``: ``fit`` with callbacks, one step per call (Keras' default, and tfface's
+  before issue 14): Keras' per-call cost (its Python loop, the callbacks, the step's outputs
+  read back) paid every step;
+* ``train_fn``: Keras' compiled train function called directly, one step per call
+  (FaceModel's step graph without fit's Python loop).
 
 Data are random images in a repeated in-memory dataset, so the figures measure the training
 step, not JPEG decoding.
@@ -36,6 +40,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfface.training import build, load_recipe  # noqa: E402
+from tfface.training.builder import steps_per_execution  # noqa: E402
 
 # name -> (recipe overrides on top of the smoke recipe, default global batch)
 MODELS = {
@@ -89,22 +94,18 @@ def tfface_callbacks(run, steps):
     return [guard, printer]
 
 
-def time_fit(model, ds, steps, warmup, callbacks=None):
-    """((wall, CPU) seconds of one ``fit`` call of ``steps`` steps, (wall, CPU) of ``steps``
-    steps inside fit).
-
-    A ``fit`` call has a fixed cost besides its steps (a distributed iterator over the dataset,
-    the callbacks, the epoch's logs read back to Python), paid once per call, i.e. once per
-    training run or epoch. The per-step figure is the difference between a call of 2·steps and
-    one of ``steps`` steps, which cancels that fixed cost."""
-    model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0, callbacks=callbacks)
+def time_fit(model, ds, steps, per_call, callbacks=None):
+    """(wall, CPU) seconds of one ``fit`` call of ``steps`` steps (its fixed per-call cost
+    included: a distributed iterator over the dataset, the epoch's logs read back to Python),
+    ``per_call`` steps per call of the compiled step (which divides ``steps``), after a warm-up
+    call of ``per_call`` steps."""
+    if model.steps_per_execution != per_call:
+        model.steps_per_execution = per_call
+        model.train_function = None
+    model.fit(ds, epochs=1, steps_per_epoch=per_call, verbose=0, callbacks=callbacks)
     clock = _Clock()
     model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks)
-    one = clock.read()
-    clock = _Clock()
-    model.fit(ds, epochs=1, steps_per_epoch=2 * steps, verbose=0, callbacks=callbacks)
-    two = clock.read()
-    return one, (two[0] - one[0], two[1] - one[1])
+    return clock.read()
 
 
 def time_train_function(model, ds, steps, warmup):
@@ -112,7 +113,10 @@ def time_train_function(model, ds, steps, warmup):
     (FaceModel.train_step with its metrics, logs and label check, inside Keras' strategy.run
     wrapper) on a plain iterator: the step's graph without fit's Python loop, callbacks and
     distributed iterator."""
-    function = model.make_train_function()
+    if model.steps_per_execution != 1 or model.train_function is None:
+        model.steps_per_execution = 1
+        model.make_train_function(force=True)
+    function = model.train_function
     iterator = iter(ds)
     for _ in range(warmup):
         function(iterator)
@@ -184,8 +188,8 @@ def main(argv=None):
           f"TF {tf.__version__}, Keras {keras.__version__}; mixed precision {args.mixed_precision}, "
           f"XLA {args.jit_compile}")
     print("ratios to the hand-written step, median of alternating repeats: wall-clock / process CPU seconds")
-    print(f"{'model':<22}{'batch':>6}{'hand img/s':>12}{'fit':>14}{'fit+callbacks':>16}{'fit-step':>14}"
-          f"{'train_fn':>14}")
+    print(f"{'model':<22}{'batch':>6}{'hand img/s':>12}{'x/call':>7}{'fit':>14}{'fit+callbacks':>16}"
+          f"{'fit 1/call':>14}{'train_fn':>14}")
     for name in models:
         if name not in MODELS:
             parser.error(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
@@ -195,21 +199,22 @@ def main(argv=None):
         repeats = args.repeats or (1 if args.quick else 3)
         warmup = 2 if args.quick else 5
         callbacks = tfface_callbacks(run, steps)
-        times = {key: [] for key in ("hand", "fit", "fit+callbacks", "fit-step", "train_fn")}
+        # What tfface train would choose for a run of `steps` steps per epoch.
+        per_call = steps_per_execution("auto", steps, steps)
+        keys = ("hand", "fit", "fit+callbacks", "fit 1/call", "train_fn")
+        times = {key: [] for key in keys}
         # Alternate the paths so machine load drifts affect them alike; medians.
         for _ in range(repeats):
-            one, marginal = time_fit(run.model, ds, steps, warmup)
-            times["fit"].append(one)
-            times["fit-step"].append(marginal)
-            times["fit+callbacks"].append(time_fit(run.model, ds, steps, warmup, callbacks)[0])
+            times["fit"].append(time_fit(run.model, ds, steps, per_call))
+            times["fit+callbacks"].append(time_fit(run.model, ds, steps, per_call, callbacks))
+            times["fit 1/call"].append(time_fit(run.model, ds, steps, 1, callbacks))
             times["hand"].append(time_hand(run.model, ds, steps, warmup, args.jit_compile))
             times["train_fn"].append(time_train_function(run.model, ds, steps, warmup))
         med = {key: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
                for key, v in times.items()}
         hand_wall, hand_cpu = med["hand"]
-        cells = "".join(f"{med[key][0] / hand_wall:>8.3f}/{med[key][1] / hand_cpu:<5.3f}"
-                        for key in ("fit", "fit+callbacks", "fit-step", "train_fn"))
-        print(f"{name:<22}{run.global_batch:>6}{steps * run.global_batch / hand_wall:>12.1f}  {cells}")
+        cells = "".join(f"{med[key][0] / hand_wall:>8.3f}/{med[key][1] / hand_cpu:<5.3f}" for key in keys[1:])
+        print(f"{name:<22}{run.global_batch:>6}{steps * run.global_batch / hand_wall:>12.1f}{per_call:>7}  {cells}")
         keras.backend.clear_session()
 
 

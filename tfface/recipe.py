@@ -218,6 +218,11 @@ class Recipe:
         "auto", "XLA: true (the whole step), false (none) or 'auto' (the whole step on a GPU, else "
                 "the head and its loss; none with deterministic)"
     )
+    steps_per_execution: Union[int, str] = _field(
+        "auto", "training steps per call of the compiled step: 'auto' (one machine: the largest "
+                "divisor of steps_per_epoch and of the run's length up to 32; several workers: 1) "
+                "or an integer that divides both"
+    )
     deterministic: bool = _field(False, "op determinism and an exactly resumable data order")
     seed: int = _field(0, "seed of initialisation, dropout and data order")
     init_from: Optional[str] = _field(None, "run directory or .keras file whose weights start this run")
@@ -258,6 +263,9 @@ class Recipe:
                     f"aux_losses.{name}: the key is a metric name: an identifier other than "
                     "loss, accuracy, l2, learning_rate"
                 )
+        spx = self.steps_per_execution
+        if spx != "auto" and not (isinstance(spx, int) and not isinstance(spx, bool) and spx > 0):
+            raise RecipeError(f"steps_per_execution: expected 'auto' or an integer > 0, got {spx!r}")
         if self.jit_compile not in (True, False, "auto"):
             raise RecipeError(f"jit_compile: expected true, false or 'auto', got {self.jit_compile!r}")
         if self.jit_compile is True and self.deterministic:

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfface import registry
+from tfface import registry, replica
 from tfface.recipe import Recipe, RecipeError, load_recipe
 from tfface.registry import Component
 from tfface.training.callbacks import make_checkpoint
@@ -273,6 +273,34 @@ def check_crop_size(source, image_size, resize):
 # the run
 
 
+# The most steps "auto" runs per call: Keras' per-call cost (its Python loop, callbacks, the
+# step's outputs read back) is then paid once per 32 steps; callbacks still see every call.
+AUTO_STEPS_PER_EXECUTION = 32
+
+
+def steps_per_execution(value, steps_per_epoch, total_steps, strategy=None):
+    """Training steps per call of the compiled step (Keras' ``steps_per_execution``).
+
+    A call always runs its whole count, so the count must divide the steps of every ``fit``
+    call: the epoch and the run's length. ``"auto"``: the largest such divisor up to
+    :data:`AUTO_STEPS_PER_EXECUTION` (1 with several workers, where each call's steps are
+    collective). An integer must divide both (``RecipeError`` otherwise)."""
+    whole = math.gcd(int(steps_per_epoch), int(total_steps))
+    if value == "auto":
+        if strategy is not None:
+            with strategy.scope():
+                if replica.multi_worker():
+                    return 1
+        return max(d for d in range(1, min(whole, AUTO_STEPS_PER_EXECUTION) + 1) if whole % d == 0)
+    if whole % int(value):
+        raise RecipeError(
+            f"steps_per_execution: {value} does not divide steps_per_epoch ({steps_per_epoch}) and "
+            f"the run's length ({total_steps} steps); a call always runs all its steps. Use 'auto' "
+            f"or a divisor of {whole}"
+        )
+    return int(value)
+
+
 @dataclasses.dataclass
 class TrainingRun:
     """What ``build`` returns. ``dataset(start_step)`` gives the global-batch training data
@@ -392,6 +420,7 @@ def build(
         raise RecipeError(f"steps: expected an integer > 0, got {steps!r}")
     total = steps if steps is not None else (recipe.steps or recipe.epochs * spe)
     epochs = math.ceil(total / spe)
+    per_call = steps_per_execution(recipe.steps_per_execution, spe, total, strategy)
 
     keras.utils.set_random_seed(recipe.seed)
     # Keras' initialisers and dropout draw from the seeds set above. TensorFlow's global seed is
@@ -406,7 +435,8 @@ def build(
         _loss_entry(recipe.loss, "loss", "logits")
         logits_loss = component("loss", recipe.loss, "loss")
         optimizer = make_optimizer(recipe.optimizer, make_schedule(recipe.schedule, spe))
-        model.compile(optimizer=optimizer, loss=logits_loss, jit_compile=recipe.jit_compile)
+        model.compile(optimizer=optimizer, loss=logits_loss, jit_compile=recipe.jit_compile,
+                      steps_per_execution=per_call)
         model.optimizer.build(model.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches_consumed")
     checkpoint = make_checkpoint(model, step)

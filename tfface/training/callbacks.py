@@ -314,6 +314,24 @@ class StepCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class StepTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard callback with its batch axis in training steps under
+    ``steps_per_execution``: Keras calls the batch hooks once per call, and TensorBoard counts
+    calls. ``update_freq`` (steps) is rounded to a multiple of the steps per call, the steps at
+    which logs exist."""
+
+    def __init__(self, steps_per_execution=1, update_freq="epoch", **kwargs):
+        self.steps_per_call = int(steps_per_execution)
+        if isinstance(update_freq, int) and not isinstance(update_freq, bool):
+            update_freq = self.steps_per_call * max(1, round(update_freq / self.steps_per_call))
+        super().__init__(update_freq=update_freq, **kwargs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # Keras' hook adds 1 to the batch counter: the call's other steps first.
+        self._global_train_batch += self.steps_per_call - 1
+        super().on_train_batch_begin(batch, logs)
+
+
 class ProgressPrinter(keras.callbacks.Callback):
     """One line per epoch (and one every ``interval`` seconds inside long epochs): step, the
     logged values and training images per second."""

@@ -39,13 +39,16 @@ from tfface import files
 from tfface.files import InputError, OutputError
 from tfface.training.builder import build
 from tfface.training.callbacks import (CheckpointStore, NonFiniteLossError, ProgressPrinter, StepCheckpoint,
-                                       init_from, list_checkpoints, restore_newest)
+                                       StepTensorBoard, init_from, list_checkpoints, restore_newest)
 from tfface.training.distribution import worker_info
 from tfface.recipe import RecipeError, load_recipe
 
 # What a run writes in its work directory: name -> True for a folder, False for a file.
 OUTPUTS = {"recipe.json": False, "checkpoints": True, "logs": True, "embedder.keras": False,
            "summary.json": False}
+
+
+_EXECUTION_KEYS = ("steps_per_execution",)
 
 
 def _diff(a, b, prefix=""):
@@ -258,7 +261,9 @@ def _train(recipe, workdir, strategy, is_chief, task, steps, progress, callbacks
         if not isinstance(previous, dict):
             raise InputError(f"the run's recipe file {recipe_path} does not hold a recipe mapping; "
                              "restore it, or pass --restart to move the old run aside")
-        changed = _diff(previous, resolved)
+        # How the steps are run, not what they compute: free to change on a resume (and absent
+        # from runs recorded before the key existed).
+        changed = [key for key in _diff(previous, resolved) if key not in _EXECUTION_KEYS]
         if changed:
             raise RecipeError(
                 f"{workdir} holds a run of a different recipe (changed: {', '.join(changed)}); "
@@ -316,8 +321,9 @@ def _train(recipe, workdir, strategy, is_chief, task, steps, progress, callbacks
     if is_chief and not os.path.isfile(os.path.join(workdir, "recipe.json")):
         files.write_json(os.path.join(workdir, "recipe.json"), resolved)
     if is_chief:
-        all_callbacks.append(keras.callbacks.TensorBoard(
-            log_dir=os.path.join(workdir, "logs"), update_freq=max(1, min(100, run.steps_per_epoch)),
+        all_callbacks.append(StepTensorBoard(
+            model.steps_per_execution, log_dir=os.path.join(workdir, "logs"),
+            update_freq=max(1, min(100, run.steps_per_epoch)),
         ))
     all_callbacks += list(callbacks or []) + [printer]
 
@@ -329,6 +335,12 @@ def _train(recipe, workdir, strategy, is_chief, task, steps, progress, callbacks
     began = time.perf_counter()
     step = start
     spe = run.steps_per_epoch
+    per_call = model.steps_per_execution
+    if start % per_call:
+        # A checkpoint between two calls' ends (written with another steps_per_execution): as
+        # many steps per call as still divide every fit call's length.
+        model.steps_per_execution = math.gcd(per_call, start)
+        model.train_function = None
     if step < run.steps and step % spe:
         # Finish the interrupted epoch first so later epochs keep their boundaries.
         epoch = step // spe
