@@ -67,16 +67,6 @@ def test_tensorboard_batch_axis_counts_steps_not_calls(tmp_path):
     assert _event_steps(str(tmp_path / "every"), "batch_loss") == [3, 6, 9, 12]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    from tfface.data import generate_synthetic
-
-    root = tmp_path_factory.mktemp("spx_data")
-    generate_synthetic(str(root), num_identities=6, num_test_identities=0, image_size=32,
-                       min_images=6, max_images=8, folds=0)
-    return str(root / "train")
-
-
 def _overrides(data, **extra):
     values = {"data.train": data, "data.image_size": [32, 32], "data.batch_size": 8,
               "steps_per_epoch": 6, "checkpoint_every": 3, "jit_compile": False}
@@ -84,7 +74,8 @@ def _overrides(data, **extra):
     return values
 
 
-def test_a_resume_between_two_calls_ends_runs_exactly_the_remaining_steps(tmp_path, data):
+def test_a_resume_between_two_calls_ends_runs_exactly_the_remaining_steps(tmp_path, small_synthetic):
+    data = small_synthetic
     workdir = str(tmp_path / "run")
     summary = train("smoke", workdir, steps=6, progress=False, overrides=_overrides(data, steps_per_execution=3))
     checkpoints = os.path.join(workdir, "checkpoints")
