@@ -11,9 +11,10 @@ Stages (training)::
       [random crop], resize, [flip], [colour] (uint8 throughout)--> batch --> prefetch
 
     RecordIO (``train.rec``): the image records' byte spans --permutation(seed, epoch)-->
-      batches of 128 spans and positions --> parallel map: one Python call reads them (a ``pread``
-      each, framing, header and label checks vectorised, one joined buffer), ``substr`` cuts
-      the images out, flip bits --unbatch--> the same per-image map, batch, prefetch
+      batches of 128 spans and positions --> one reader, read ahead: one Python call reads them
+      (a ``pread`` each, framing, header and label checks vectorised, one joined buffer),
+      ``substr`` cuts the images out, flip bits --unbatch--> the same per-image map, batch,
+      prefetch
 
 What runs per image is what must (decode, resize when the size differs, the reverse of an image
 that flips, crop and colour when asked for); the rest runs once per batch of records
@@ -209,7 +210,6 @@ def _element_fn(size, training, crop, flip, color_jitter):
         return image
 
     return element
-
 
 
 _PNG_END = b"IEND\xaeB`\x82"
