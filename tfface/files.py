@@ -244,6 +244,19 @@ def staged_dir(path, overwrite=False):
     _fsync_dir(parent)
 
 
+def remove(path):
+    """Delete ``path`` whatever it is (a folder tree, a file, a link: the link, not what it
+    points to), ignoring errors. Returns False when a file or link could not be unlinked."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+        return True
+    try:
+        os.unlink(path)
+    except OSError:
+        return False
+    return True
+
+
 def leftovers(folder):
     """Hidden staging/temporary names that an interrupted writer left in ``folder``."""
     try:

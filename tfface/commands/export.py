@@ -142,21 +142,12 @@ def run(args):
 def _remove_stale_leftovers(out):
     """Staging folders and temporary files an export to ``out`` killed earlier (``kill -9``, a
     power cut) left beside it. Called under the lock beside ``out``, so no live export owns them."""
-    import shutil
-
-    from tfface.files import leftovers
+    from tfface.files import leftovers, remove
 
     folder, name = os.path.split(os.path.abspath(out))
     for stale in leftovers(folder):
         if stale.startswith(f".{name}."):
-            path = os.path.join(folder, stale)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+            remove(os.path.join(folder, stale))
 
 
 def _check_source(workdir):

@@ -18,12 +18,13 @@ import errno
 import math
 import os
 import re
-import shutil
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from tfface import files
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -112,15 +113,7 @@ class CheckpointStore:
             return []
         gone = []
         for name in names:
-            if _TEMP_RE.match(name):
-                path = os.path.join(self.folder, name)
-                if os.path.isdir(path):
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    try:
-                        os.unlink(path)
-                    except OSError:
-                        continue
+            if _TEMP_RE.match(name) and files.remove(os.path.join(self.folder, name)):
                 gone.append(name)
         return gone
 
